@@ -1,0 +1,170 @@
+"""The one training harness every method runs under.
+
+Data stay resident as tensors on the device; batches are drawn by index from a seeded
+permutation and augmented as tensors; the schedule sets the learning rate per step; the
+test set is evaluated after every epoch. Nothing here knows any particular method.
+"""
+from __future__ import annotations
+
+import math
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+import datasets
+from methods import Batch, Context, StepInfo, get_method_class
+
+from .metrics import WeightStats, shot_accuracy
+from .models import build_model
+from .schedules import make_schedule
+
+DEFAULTS = dict(
+    dataset=datasets.DEFAULT, data_root=None, download=False, corruption="clean", method="softmax",
+    hparams={}, seed=0, model="small_cnn", epochs=10, batch_size=100, eval_batch_size=1000,
+    optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
+    schedule=dict(name="cosine_restarts"), reward_per_class=0, train_limit=None,
+    device="auto", timing_warmup_steps=3,
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class StepTimer:
+    """Per-step wall time: host clock on CPU, CUDA events (read after a sync) on GPU."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.times: list[float] = []
+        self.pending: list = []
+
+    def start(self):
+        if self.cuda:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            return ev
+        return time.perf_counter()
+
+    def stop(self, start) -> None:
+        if self.cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self.pending.append((start, end))
+        else:
+            self.times.append(time.perf_counter() - start)
+
+    def flush(self) -> None:
+        if self.pending:
+            torch.cuda.synchronize()
+            self.times += [s.elapsed_time(e) / 1000 for s, e in self.pending]
+            self.pending = []
+
+
+@torch.no_grad()
+def evaluate(method, x, y, batch_size) -> torch.Tensor:
+    method.model.eval()
+    preds = [method.predict(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+    method.model.train()
+    return torch.cat(preds)
+
+
+def save_labels(path: Path, data: datasets.Prepared) -> None:
+    np.savez_compressed(path, observed=data.y_train.cpu().numpy(), true=data.y_true.cpu().numpy(),
+                        clean=data.clean_mask.cpu().numpy(), train_index=data.train_index.cpu().numpy(),
+                        reward_index=data.reward_index.cpu().numpy(), corruption=str(data.spec))
+
+
+def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir: str | None = None) -> dict:
+    """Run one trial; ``report`` gets one dict per epoch; returns the final metrics."""
+    cfg = {**DEFAULTS, **config}
+    wall0 = time.perf_counter()
+    device = resolve_device(cfg["device"])
+    seed = int(cfg["seed"])
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+
+    ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"])
+    data = datasets.prepare(ds, cfg["corruption"], seed, cfg["reward_per_class"], cfg["train_limit"]).to(device)
+    if trial_dir:
+        save_labels(Path(trial_dir) / "labels.npz", data)
+    augment_fn = datasets.augment.AUGMENTATIONS[data.augment]
+    augment = lambda x: augment_fn(x, generator=gen)
+
+    n, bs, epochs = len(data.y_train), int(cfg["batch_size"]), int(cfg["epochs"])
+    steps_per_epoch = max(1, n // bs)
+    model = build_model(cfg["model"], ds.input_shape, ds.num_classes).to(device)
+    counts = data.class_counts()
+    ctx = Context(num_classes=ds.num_classes, class_counts=counts, num_train=n, epochs=epochs,
+                  steps_per_epoch=steps_per_epoch, batch_size=bs, optim=dict(cfg["optim"]),
+                  train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
+                  reward_y=data.y_reward, augment=augment, generator=gen, device=device)
+    method = get_method_class(cfg["method"])(model, ctx, **cfg["hparams"])
+    lr_at = make_schedule(cfg["schedule"], cfg["optim"]["lr"])
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    timer, wstats, clean = StepTimer(device), WeightStats(), data.clean_mask
+    best_acc, history, last = 0.0, [], {}
+    step = 0
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(device)
+        sums: dict[str, float] = {}
+        for b in range(steps_per_epoch):
+            idx = perm[b * bs:(b + 1) * bs]
+            batch = Batch(augment(data.x_train[idx]), data.y_train[idx], idx)
+            info = StepInfo(epoch, step, lr_at(epoch + b / steps_per_epoch), epochs, steps_per_epoch)
+            t0 = timer.start()
+            out = method.update(batch, info)
+            if step >= cfg["timing_warmup_steps"]:
+                timer.stop(t0)
+            weights = out.pop("weights", None)
+            if weights is not None:
+                wstats.add(weights, clean[idx])
+            for k, v in out.items():
+                if not math.isfinite(v):
+                    raise FloatingPointError(f"{k} is {v} at epoch {epoch}, step {step}")
+                sums[k] = sums.get(k, 0.0) + v
+            step += 1
+        timer.flush()
+        extra = method.on_epoch_end(epoch) or {}
+        dictionary = extra.pop("dictionary", None)
+        pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"])
+        acc = float((pred == data.y_test).float().mean())
+        best_acc = max(best_acc, acc)
+        last = dict(epoch=epoch + 1, test_acc=acc, best_acc=best_acc, lr=info.lr,
+                    **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()},
+                    **{k: float(v) for k, v in extra.items()})
+        if dictionary is not None:
+            last["dict_purity"] = float(clean[torch.as_tensor(dictionary, device=device)].float().mean())
+        history.append(last)
+        if report:
+            report(dict(last))
+
+    pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"])
+    result = dict(
+        test_acc=last["test_acc"], best_acc=best_acc, epochs=epochs,
+        realized_noise=data.realized_noise, num_train=n, num_reward=len(data.y_reward),
+        dict_purity=last.get("dict_purity", math.nan),
+        step_time_s=statistics.median(timer.times) if timer.times else math.nan,
+        step_time_iqr_s=(float(np.subtract(*np.percentile(timer.times, [75, 25]))) if timer.times else math.nan),
+        peak_mem_mb=peak_memory_mb(device), device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        **wstats.summary(), **shot_accuracy(pred, data.y_test, counts),
+        wall_s=time.perf_counter() - wall0,
+    )
+    return result

@@ -1,0 +1,57 @@
+"""Diagnostics computed by the harness from what methods expose (weights, dictionary)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+
+def auroc(scores, positive) -> float:
+    """Area under the ROC curve of ``scores`` for telling ``positive`` (True) from the rest,
+    by the Mann-Whitney rank statistic (ties count one half). NaN if either class is empty."""
+    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+class WeightStats:
+    """Accumulates per-sample weights of the active (post warm-up) steps with the samples'
+    clean flags; summarises zero-weight ratio, weight purity, clean / noisy mean and AUROC."""
+
+    def __init__(self):
+        self.weights, self.clean = [], []
+
+    def add(self, weights: torch.Tensor, clean: torch.Tensor) -> None:
+        self.weights.append(weights.detach().float().cpu())
+        self.clean.append(clean.detach().cpu())
+
+    def summary(self) -> dict:
+        nan = math.nan
+        if not self.weights:
+            return dict(zero_weight_ratio=nan, weight_purity=nan, clean_weight=nan,
+                        noisy_weight=nan, weight_auroc=nan)
+        w, c = torch.cat(self.weights).numpy(), torch.cat(self.clean).numpy().astype(bool)
+        nonzero = w != 0
+        mean = lambda a: float(a.mean()) if len(a) else nan
+        return dict(
+            zero_weight_ratio=float((~nonzero).mean()),
+            weight_purity=mean(c[nonzero]),
+            clean_weight=mean(w[c]),
+            noisy_weight=mean(w[~c]),
+            weight_auroc=auroc(w, c),
+        )
+
+
+def shot_accuracy(pred: torch.Tensor, y: torch.Tensor, train_counts: torch.Tensor) -> dict:
+    """Many (> 100 training samples), medium (20-100) and few (< 20) shot test accuracy."""
+    correct = (pred == y).float()
+    n = train_counts.to(y.device)[y]
+    out = {}
+    for name, mask in (("many_acc", n > 100), ("medium_acc", (n >= 20) & (n <= 100)), ("few_acc", n < 20)):
+        out[name] = float(correct[mask].mean()) if mask.any() else math.nan
+    return out

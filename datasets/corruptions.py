@@ -1,0 +1,157 @@
+"""Label corruptions as pure, seeded functions, and their small spec objects.
+
+A spec's string form is what the command line takes: ``uniform:0.4`` (a random label from all
+C classes with probability R, the FSR reference's convention), ``sym:0.4`` (a random *other*
+class), ``asym:0.2`` (class c -> asym_target[c] with probability R), ``lt:50`` (exponential long
+tail, imbalance 50), ``clean``, and combinations joined by ``+`` such as ``lt:50+uniform:0.2``
+(applied left to right; the long tail always comes first).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+KINDS = ("uniform", "sym", "asym", "lt")
+
+
+class SpecError(ValueError):
+    """A corruption string that does not parse, or a ratio outside its range."""
+
+
+@dataclass(frozen=True)
+class Corruption:
+    kind: str
+    value: float
+
+    def __str__(self) -> str:
+        v = int(self.value) if self.kind == "lt" and float(self.value).is_integer() else self.value
+        return f"{self.kind}:{v}"
+
+
+@dataclass(frozen=True)
+class Spec:
+    parts: tuple[Corruption, ...] = ()
+
+    def __str__(self) -> str:
+        return "+".join(str(p) for p in self.parts) or "clean"
+
+    def get(self, kind: str) -> float | None:
+        return next((p.value for p in self.parts if p.kind == kind), None)
+
+    @property
+    def noise_type(self) -> str:
+        kinds = [p.kind for p in self.parts if p.kind != "lt"]
+        return kinds[0] if kinds else "none"
+
+    @property
+    def noise_ratio(self) -> float:
+        return next((p.value for p in self.parts if p.kind != "lt"), 0.0)
+
+    @property
+    def imbalance_ratio(self) -> float:
+        return self.get("lt") or 1.0
+
+
+def parse(text: str | Spec) -> Spec:
+    """Parse ``'lt:50+uniform:0.2'``; raises SpecError with a one-line reason."""
+    if isinstance(text, Spec):
+        return text
+    text = str(text).strip()
+    if text in ("", "clean", "none"):
+        return Spec()
+    parts = []
+    for token in text.split("+"):
+        kind, sep, value = token.strip().partition(":")
+        if kind not in KINDS or not sep:
+            raise SpecError(f"bad corruption {token!r}: expected one of "
+                            + ", ".join(f"{k}:VALUE" for k in KINDS))
+        try:
+            v = float(value)
+        except ValueError:
+            raise SpecError(f"bad corruption {token!r}: {value!r} is not a number") from None
+        if kind == "lt" and not v >= 1:
+            raise SpecError(f"bad corruption {token!r}: imbalance ratio must be >= 1")
+        if kind != "lt" and not 0 <= v <= 1:
+            raise SpecError(f"bad corruption {token!r}: noise ratio must lie in [0, 1]")
+        parts.append(Corruption(kind, v))
+    if sum(p.kind != "lt" for p in parts) > 1 or sum(p.kind == "lt" for p in parts) > 1:
+        raise SpecError(f"bad corruption {text!r}: at most one long tail and one label noise")
+    parts.sort(key=lambda p: p.kind != "lt")  # long tail first, then noise
+    return Spec(tuple(parts))
+
+
+@dataclass
+class Corrupted:
+    """Result of corrupting a label vector.
+
+    ``kept`` indexes the input labels (the long tail drops samples); ``observed`` and ``true``
+    are the labels of the kept samples; ``clean`` is ``observed == true``.
+    """
+
+    kept: np.ndarray
+    observed: np.ndarray
+    true: np.ndarray
+
+    @property
+    def clean(self) -> np.ndarray:
+        return self.observed == self.true
+
+    @property
+    def realized_noise(self) -> float:
+        return float(1.0 - self.clean.mean()) if len(self.true) else 0.0
+
+
+def long_tail_counts(n_max: int, num_classes: int, imbalance: float) -> list[int]:
+    """Cui et al. / LDAM-DRW profile: class i keeps int(n_max * (1/imb)^(i/(C-1)))."""
+    if num_classes == 1:
+        return [n_max]
+    return [int(n_max * (1.0 / imbalance) ** (i / (num_classes - 1))) for i in range(num_classes)]
+
+
+def long_tail(labels: np.ndarray, num_classes: int, imbalance: float, rng) -> np.ndarray:
+    """Indices kept: per class, the first ``count`` samples after a seeded per-class shuffle."""
+    n_max = int(np.bincount(labels, minlength=num_classes).max())
+    keep = []
+    for c, n in enumerate(long_tail_counts(n_max, num_classes, imbalance)):
+        idx = np.flatnonzero(labels == c)
+        keep.append(rng.permutation(idx)[:n])
+    return np.sort(np.concatenate(keep))
+
+
+def uniform_noise(labels, num_classes, ratio, rng, include_true=True) -> np.ndarray:
+    """With probability ``ratio`` replace a label by a uniform draw from all classes
+    (``include_true``) or from the C - 1 other classes."""
+    flip = rng.random(len(labels)) < ratio
+    if include_true:
+        new = rng.integers(0, num_classes, len(labels))
+    else:
+        new = (labels + rng.integers(1, num_classes, len(labels))) % num_classes
+    return np.where(flip, new, labels)
+
+
+def asym_noise(labels, target, ratio, rng) -> np.ndarray:
+    """With probability ``ratio`` flip class c to ``target[c]`` (classes mapped to themselves stay)."""
+    flip = rng.random(len(labels)) < ratio
+    return np.where(flip, np.asarray(target)[labels], labels)
+
+
+def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None) -> Corrupted:
+    """Apply ``spec`` to true ``labels`` with a reproducible RNG per stage; pure."""
+    spec = parse(spec)
+    labels = np.asarray(labels, dtype=np.int64)
+    kept = np.arange(len(labels))
+    observed = labels.copy()
+    for stage, part in enumerate(spec.parts):
+        rng = np.random.default_rng([seed, stage, KINDS.index(part.kind)])
+        if part.kind == "lt":
+            sel = long_tail(observed, num_classes, part.value, rng)
+            kept, observed = kept[sel], observed[sel]
+        elif part.kind == "asym":
+            target = asym_target if asym_target is not None else [
+                (c + 1) % num_classes for c in range(num_classes)]
+            observed = asym_noise(observed, target, part.value, rng)
+        else:
+            observed = uniform_noise(observed, num_classes, part.value, rng,
+                                     include_true=part.kind == "uniform")
+    return Corrupted(kept=kept, observed=observed, true=labels[kept])

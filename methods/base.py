@@ -1,0 +1,103 @@
+"""The one small interface every method implements, and what the harness hands to it.
+
+A method owns its model's optimiser (and any of its own); the harness owns data, schedule,
+evaluation and metrics, and knows nothing of any particular method.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor          # augmented inputs
+    y: torch.Tensor          # observed (possibly noisy) labels
+    idx: torch.Tensor        # indices into the training set (for per-sample state)
+
+
+@dataclass
+class StepInfo:
+    epoch: int               # 0-based
+    step: int                # global step, 0-based
+    lr: float                # the schedule's learning rate for this step
+    epochs: int
+    steps_per_epoch: int
+
+
+@dataclass
+class Context:
+    """What a method may know of the run. ``reward_*`` is the clean reward set (empty unless
+    the suite sets one aside); ``train_x``/``train_y`` are the whole training set with observed
+    labels (FSR draws its dictionary from them); ``augment`` is the harness's batch augmentation."""
+
+    num_classes: int
+    class_counts: torch.Tensor
+    num_train: int
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    optim: dict = field(default_factory=lambda: dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False))
+    train_x: torch.Tensor | None = None
+    train_y: torch.Tensor | None = None
+    reward_x: torch.Tensor | None = None
+    reward_y: torch.Tensor | None = None
+    augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+    generator: torch.Generator | None = None
+    device: torch.device = torch.device("cpu")
+
+
+class Method:
+    """Subclasses set ``defaults`` (their hyper-parameters) and implement ``train_step``.
+
+    ``train_step`` returns a dict of floats for the curves; it may also return ``"weights"``,
+    a tensor of the batch's per-sample weights, which the harness turns into the weight
+    diagnostics (zero-weight ratio, purity, AUROC). ``on_epoch_end`` may return
+    ``"dictionary"``, training-set indices, whose purity the harness measures.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {}
+    needs_reward: ClassVar[bool] = False
+
+    def __init__(self, model: torch.nn.Module, ctx: Context, **hparams):
+        unknown = set(hparams) - set(self.defaults)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown hyper-parameter(s) {sorted(unknown)}; "
+                             f"known: {sorted(self.defaults)}")
+        self.hp = {**self.defaults, **hparams}
+        self.model, self.ctx = model, ctx
+        if self.needs_reward and (ctx.reward_x is None or len(ctx.reward_x) == 0):
+            raise ValueError(f"{type(self).__name__} needs a clean reward set (reward_per_class > 0)")
+        self.opt = self.make_optimizer(model.parameters())
+
+    def make_optimizer(self, params) -> torch.optim.Optimizer:
+        o = self.ctx.optim
+        return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"],
+                               weight_decay=o["weight_decay"], nesterov=o.get("nesterov", False))
+
+    def update(self, batch: Batch, info: StepInfo) -> dict:
+        for group in self.opt.param_groups:
+            group["lr"] = info.lr
+        return self.train_step(batch, info)
+
+    def train_step(self, batch: Batch, info: StepInfo) -> dict:
+        raise NotImplementedError
+
+    def on_epoch_end(self, epoch: int) -> dict:
+        return {}
+
+    def sgd_step(self, loss: torch.Tensor) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def per_sample_ce(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    return F.cross_entropy(logits, y, reduction="none", label_smoothing=label_smoothing)

@@ -1,0 +1,62 @@
+"""Class-balanced loss by effective number of samples (Cui et al., CVPR 2019).
+
+Effective number of class c: E_c = (1 - beta^n_c) / (1 - beta); class weight w_c = 1 / E_c,
+rescaled so that sum_c w_c = C. The loss is the batch mean of w_y times a per-sample loss:
+softmax CE, sigmoid BCE over all C logits, or sigmoid focal loss. Counts are the observed
+(noisy, imbalanced) training labels. beta = 0 gives every class weight 1.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import Method
+
+
+def class_balanced_weights(counts: torch.Tensor, beta: float) -> torch.Tensor:
+    counts = counts.to(torch.float64)
+    if beta == 0:
+        w = torch.ones_like(counts)
+    else:
+        effective = -torch.expm1(counts * torch.log1p(torch.tensor(-beta, dtype=torch.float64))) / (1 - beta)
+        w = 1.0 / effective.clamp_min(1e-12)  # (1 - beta) / (1 - beta^n); empty classes get a large finite weight
+    return (w * len(counts) / w.sum()).to(torch.float32)
+
+
+def focal_loss(logits, onehot, gamma):
+    """Sigmoid focal loss summed over classes (Lin et al.; the CB paper's form)."""
+    bce = F.binary_cross_entropy_with_logits(logits, onehot, reduction="none")
+    if gamma == 0:
+        return bce.sum(1)
+    modulator = torch.exp(-gamma * onehot * logits - gamma * torch.log1p(torch.exp(-logits)))
+    return (modulator * bce).sum(1)
+
+
+def cb_loss(logits, y, class_weights, loss="softmax", gamma=1.0):
+    w = class_weights[y]
+    if loss == "softmax":
+        per_sample = F.cross_entropy(logits, y, reduction="none")
+    else:
+        onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+        per_sample = focal_loss(logits, onehot, gamma if loss == "focal" else 0.0)
+    return (w * per_sample).mean()
+
+
+class ClassBalanced(Method):
+    defaults = {"beta": 0.9999, "loss": "softmax", "gamma": 1.0}
+
+    def __init__(self, model, ctx, **hparams):
+        super().__init__(model, ctx, **hparams)
+        if self.hp["loss"] not in ("softmax", "sigmoid", "focal"):
+            raise ValueError(f"cb: loss must be softmax, sigmoid or focal, not {self.hp['loss']!r}")
+        if not 0 <= self.hp["beta"] < 1:
+            raise ValueError("cb: beta must lie in [0, 1)")
+        self.class_weights = class_balanced_weights(ctx.class_counts, self.hp["beta"]).to(ctx.device)
+        if self.hp["loss"] != "softmax":  # sigmoid losses start from prior 1/C per class
+            with torch.no_grad():
+                model.fc.bias.fill_(-torch.log(torch.tensor(ctx.num_classes - 1.0)).item())
+
+    def train_step(self, batch, info):
+        loss = cb_loss(self.model(batch.x), batch.y, self.class_weights, self.hp["loss"], self.hp["gamma"])
+        self.sgd_step(loss)
+        return {"loss": loss.item()}
