@@ -34,6 +34,25 @@ class Dataset:
             self.class_names = [str(c) for c in range(self.num_classes)]
         if self.asym_target is None:
             self.asym_target = [(c + 1) % self.num_classes for c in range(self.num_classes)]
+        self.asym_target = [int(t) for t in self.asym_target]
+        self._check()
+
+    def _check(self) -> None:
+        """Cheap consistency checks, so a broken loader fails here and not mid-training."""
+        for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
+            if len(x) != len(y):
+                raise DatasetError(f"{self.name}: {split} split has {len(x)} inputs but {len(y)} labels")
+            if y.dtype != torch.int64:
+                raise DatasetError(f"{self.name}: {split} labels must be int64, got {y.dtype}")
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+                raise DatasetError(f"{self.name}: {split} labels outside [0, {self.num_classes})")
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise DatasetError(f"{self.name}: train inputs {tuple(self.x_train.shape[1:])} and test "
+                               f"inputs {tuple(self.x_test.shape[1:])} differ in shape")
+        if len(self.class_names) != self.num_classes or len(self.asym_target) != self.num_classes:
+            raise DatasetError(f"{self.name}: class_names and asym_target need {self.num_classes} entries")
+        if any(not 0 <= t < self.num_classes for t in self.asym_target):
+            raise DatasetError(f"{self.name}: asym_target entries must lie in [0, {self.num_classes})")
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -63,6 +63,7 @@ def parse(text: str | Spec) -> Spec:
     parts = []
     for token in text.split("+"):
         kind, sep, value = token.strip().partition(":")
+        kind = kind.strip().lower()
         if kind not in KINDS or not sep:
             raise SpecError(f"bad corruption {token!r}: expected one of "
                             + ", ".join(f"{k}:VALUE" for k in KINDS))
@@ -70,8 +71,8 @@ def parse(text: str | Spec) -> Spec:
             v = float(value)
         except ValueError:
             raise SpecError(f"bad corruption {token!r}: {value!r} is not a number") from None
-        if kind == "lt" and not v >= 1:
-            raise SpecError(f"bad corruption {token!r}: imbalance ratio must be >= 1")
+        if kind == "lt" and not (v >= 1 and np.isfinite(v)):
+            raise SpecError(f"bad corruption {token!r}: imbalance ratio must be a finite number >= 1")
         if kind != "lt" and not 0 <= v <= 1:
             raise SpecError(f"bad corruption {token!r}: noise ratio must lie in [0, 1]")
         parts.append(Corruption(kind, v))
@@ -110,7 +111,9 @@ def long_tail_counts(n_max: int, num_classes: int, imbalance: float) -> list[int
 
 
 def long_tail(labels: np.ndarray, num_classes: int, imbalance: float, rng) -> np.ndarray:
-    """Indices kept: per class, the first ``count`` samples after a seeded per-class shuffle."""
+    """Indices kept: per class, the first ``count`` samples after a seeded per-class shuffle.
+
+    ``n_max`` is the largest class's size; a class smaller than its quota keeps all it has."""
     n_max = int(np.bincount(labels, minlength=num_classes).max())
     keep = []
     for c, n in enumerate(long_tail_counts(n_max, num_classes, imbalance)):
@@ -123,6 +126,8 @@ def uniform_noise(labels, num_classes, ratio, rng, include_true=True) -> np.ndar
     """With probability ``ratio`` replace a label by a uniform draw from all classes
     (``include_true``) or from the C - 1 other classes."""
     flip = rng.random(len(labels)) < ratio
+    if num_classes < 2:
+        return labels.copy()
     if include_true:
         new = rng.integers(0, num_classes, len(labels))
     else:
@@ -133,13 +138,22 @@ def uniform_noise(labels, num_classes, ratio, rng, include_true=True) -> np.ndar
 def asym_noise(labels, target, ratio, rng) -> np.ndarray:
     """With probability ``ratio`` flip class c to ``target[c]`` (classes mapped to themselves stay)."""
     flip = rng.random(len(labels)) < ratio
-    return np.where(flip, np.asarray(target)[labels], labels)
+    return np.where(flip, np.asarray(target, dtype=np.int64)[labels], labels)
 
 
 def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None) -> Corrupted:
     """Apply ``spec`` to true ``labels`` with a reproducible RNG per stage; pure."""
     spec = parse(spec)
     labels = np.asarray(labels, dtype=np.int64)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be a 1-D vector, got shape {labels.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes})")
+    if asym_target is not None and len(asym_target) != num_classes:
+        raise ValueError(f"asym_target has {len(asym_target)} entries for {num_classes} classes")
+    seed = int(seed)
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
     kept = np.arange(len(labels))
     observed = labels.copy()
     for stage, part in enumerate(spec.parts):

@@ -17,7 +17,7 @@ import torch
 
 from .base import Dataset
 
-MNIST1D_SAMPLES = 12_000  # 9,600 train (960 per class) + 2,400 test
+MNIST1D_SAMPLES = 12_000  # 9,600 train (939 to 980 per class) + 2,400 test
 
 
 def cache_dir() -> Path:

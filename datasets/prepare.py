@@ -1,4 +1,9 @@
-"""From a loaded data set to what a trial trains on: reward split, then corruption."""
+"""From a loaded data set to what a trial trains on: reward split, then corruption.
+
+``plan`` does the label-level work (which samples go to the reward set, which to training, the
+observed labels); ``prepare`` gathers the tensors of one trial from it and ``describe`` summarises
+it without touching the inputs.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,8 +11,24 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import Dataset
-from .corruptions import Spec, corrupt, parse
+from .base import Dataset, DatasetError
+from .corruptions import Corrupted, Spec, corrupt, parse
+
+
+def stratified_subset(labels, limit: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded subset of ``limit`` samples with (nearly) the class proportions
+    of ``labels``: every sample gets a key (rank within its shuffled class + U(0,1)) / class size,
+    and the ``limit`` smallest keys win, so each class keeps about ``limit * n_c / N``."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    if limit >= n:
+        return np.arange(n)
+    rng = np.random.default_rng([int(seed), 0x5EED])
+    key = np.empty(n)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        key[idx] = (np.arange(len(idx)) + rng.random(len(idx))) / len(idx)
+    return np.sort(np.argsort(key, kind="stable")[:limit])
 
 
 def reward_split(labels, num_classes: int, per_class: int, seed: int):
@@ -17,16 +38,43 @@ def reward_split(labels, num_classes: int, per_class: int, seed: int):
     labels = np.asarray(labels)
     if per_class <= 0:
         return np.zeros(0, dtype=np.int64), np.arange(len(labels))
-    rng = np.random.default_rng([seed, 0xC1EA])
+    rng = np.random.default_rng([int(seed), 0xC1EA])
     reward = []
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
         if len(idx) <= per_class:
-            raise ValueError(f"class {c} has {len(idx)} samples, too few for {per_class} reward samples per class")
+            raise DatasetError(f"class {c} has {len(idx)} training samples, too few for "
+                               f"{per_class} reward samples per class")
         reward.append(rng.permutation(idx)[:per_class])
-    reward = np.sort(np.concatenate(reward))
+    reward = np.sort(np.concatenate(reward)).astype(np.int64)
     rest = np.setdiff1d(np.arange(len(labels)), reward)
     return reward, rest
+
+
+@dataclass
+class Plan:
+    """Label-level outcome of a trial's data preparation. ``reward`` and ``train`` index the loaded
+    training split (disjoint); ``corrupted`` holds the observed and true labels of ``train``."""
+
+    spec: Spec
+    reward: np.ndarray
+    train: np.ndarray
+    corrupted: Corrupted
+
+
+def plan(labels, num_classes: int, corruption, seed: int, reward_per_class: int = 0,
+         train_limit: int | None = None, asym_target=None) -> Plan:
+    """Stratified ``train_limit`` subset (if any), then the clean balanced reward split, then the
+    corruption on what remains. Pure and seeded."""
+    spec = parse(corruption)
+    labels = np.asarray(labels, dtype=np.int64)
+    pool = np.arange(len(labels))
+    if train_limit and train_limit < len(pool):
+        pool = stratified_subset(labels, int(train_limit), seed)
+    reward, rest = reward_split(labels[pool], num_classes, reward_per_class, seed)
+    reward, rest = pool[reward], pool[rest]
+    c = corrupt(labels[rest], num_classes, spec, seed, asym_target)
+    return Plan(spec=spec, reward=reward, train=rest[c.kept], corrupted=c)
 
 
 @dataclass
@@ -67,23 +115,75 @@ class Prepared:
 
 def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
             train_limit: int | None = None) -> Prepared:
-    """Reward split (clean, balanced) first, then the corruption on the rest.
+    """Reward split (clean, balanced) first, then the corruption on the rest; the test split is
+    passed through untouched.
 
     ``train_limit`` keeps a seeded, stratified subset of the training split before anything
     else (for fast smoke runs)."""
-    spec = parse(corruption)
-    y_all = ds.y_train.numpy()
-    pool = np.arange(len(y_all))
-    if train_limit and train_limit < len(pool):
-        rng = np.random.default_rng([seed, 0x5EED])
-        pool = np.sort(rng.permutation(pool)[:train_limit])
-    reward, rest = reward_split(y_all[pool], ds.num_classes, reward_per_class, seed)
-    reward, rest = pool[reward], pool[rest]
-    c = corrupt(y_all[rest], ds.num_classes, spec, seed, ds.asym_target)
-    train = rest[c.kept]
+    p = plan(ds.y_train.numpy(), ds.num_classes, corruption, seed, reward_per_class, train_limit,
+             ds.asym_target)
     t = lambda a: torch.as_tensor(a, dtype=torch.int64)
+    train, reward = t(p.train), t(p.reward)
     return Prepared(
-        x_train=ds.x_train[t(train)], y_train=t(c.observed), y_true=t(c.true), train_index=t(train), reward_index=t(reward),
-        x_reward=ds.x_train[t(reward)], y_reward=ds.y_train[t(reward)],
-        x_test=ds.x_test, y_test=ds.y_test, num_classes=ds.num_classes, spec=spec,
+        x_train=ds.x_train[train], y_train=t(p.corrupted.observed), y_true=t(p.corrupted.true),
+        train_index=train, reward_index=reward,
+        x_reward=ds.x_train[reward], y_reward=ds.y_train[reward],
+        x_test=ds.x_test, y_test=ds.y_test, num_classes=ds.num_classes, spec=p.spec,
         augment=ds.augment)
+
+
+def expected_noise(spec, true_labels, num_classes: int, asym_target=None) -> float:
+    """The wrong-label rate the noise part of ``spec`` should produce on ``true_labels`` (in
+    expectation): uniform r (C - 1) / C, sym r, asym r times the share of samples whose class
+    asymmetric noise moves."""
+    spec = parse(spec)
+    r, kind = spec.noise_ratio, spec.noise_type
+    if kind == "uniform":
+        return r * (num_classes - 1) / num_classes
+    if kind == "sym":
+        return r if num_classes > 1 else 0.0
+    if kind == "asym":
+        y = np.asarray(true_labels, dtype=np.int64)
+        target = np.asarray(asym_target if asym_target is not None
+                            else [(c + 1) % num_classes for c in range(num_classes)])
+        return float(r * np.mean(target[y] != y)) if len(y) else 0.0
+    return 0.0
+
+
+def describe(name: str, corruption, seed: int, root=None, download: bool = False,
+             reward_per_class: int = 0, train_limit: int | None = None, resize=None) -> dict:
+    """JSON-serialisable summary of what a trial on ``name`` under ``corruption`` trains on.
+
+    The corruption is parsed before the data set is loaded, so a bad string fails fast
+    (SpecError); a missing data set raises DatasetError."""
+    from .registry import load_dataset
+
+    spec = parse(corruption)
+    ds = load_dataset(name, root, download, **({"resize": resize} if resize is not None else {}))
+    p = plan(ds.y_train.numpy(), ds.num_classes, spec, seed, reward_per_class, train_limit,
+             ds.asym_target)
+    c, k = p.corrupted, ds.num_classes
+    counts = lambda y: [int(v) for v in np.bincount(y, minlength=k)]
+    return {
+        "dataset": ds.name,
+        "seed": int(seed),
+        "corruption": str(spec),
+        "noise_type": spec.noise_type,
+        "noise_ratio": float(spec.noise_ratio),
+        "imbalance_ratio": float(spec.imbalance_ratio),
+        "num_classes": int(k),
+        "class_names": [str(n) for n in ds.class_names],
+        "input_shape": [int(v) for v in ds.input_shape],
+        "augment": ds.augment,
+        "num_train": int(len(p.train)),
+        "num_test": int(len(ds.y_test)),
+        "num_reward": int(len(p.reward)),
+        "class_counts": counts(c.observed),
+        "true_class_counts": counts(c.true),
+        "test_class_counts": counts(ds.y_test.numpy()),
+        "num_noisy": int((~c.clean).sum()),
+        "realized_noise": float(c.realized_noise),
+        "expected_noise": float(expected_noise(spec, c.true, k, ds.asym_target)),
+        "train_limit": int(train_limit) if train_limit else None,
+        "reward_per_class": int(reward_per_class),
+    }

@@ -1,0 +1,31 @@
+"""The data set registry: name -> loader(root=None, download=False, **options) -> Dataset."""
+from __future__ import annotations
+
+import inspect
+
+from .base import Dataset, DatasetError
+from .cifar import load_cifar10, load_cifar100
+from .embedded import load_digits, load_mnist1d
+from .folder import load_folder
+
+DATASETS = {
+    "mnist1d": load_mnist1d,
+    "digits": load_digits,
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "folder": load_folder,
+}
+DEFAULT = "mnist1d"
+
+
+def load_dataset(name: str, root=None, download: bool = False, **options) -> Dataset:
+    """Load a registered data set. ``options`` go to loaders that take them (``resize`` for
+    "folder"); an option the loader does not know raises DatasetError."""
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+    loader = DATASETS[name]
+    known = inspect.signature(loader).parameters
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise DatasetError(f"dataset {name!r} takes no option {', '.join(unknown)}")
+    return loader(root=root, download=download, **options)
