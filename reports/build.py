@@ -1,0 +1,154 @@
+"""build_report: DIR/results.csv -> DIR/report/{report.md, report.tex, summary.csv, plots/*.png}."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import plots as _plots
+from . import stats, tables
+from .store import ReportError, load_results
+from .tables import DASH, SUITE_TITLES, Table
+
+FORMATS = ("md", "tex", "csv")
+_PLOT_TITLES = {
+    "accuracy_vs_noise": "Test accuracy vs noise ratio (band: 95% bootstrap CI)",
+    "purity_vs_accuracy": "Dictionary purity vs test accuracy (paper Figure 5 middle)",
+    "zero_weight_vs_noise": "Zero-weight ratio vs realised noise (dashed diagonal: y = x)",
+    "cost": "Cost relative to softmax (paper Figure 4)",
+    "shots": "Long tail: many / medium / few-shot accuracy",
+}
+_SUITE_PLOTS = {"label_noise": ["accuracy_vs_noise"], "asym_noise": ["accuracy_vs_noise"],
+                "long_tail": ["shots"], "cost": ["cost"]}
+
+
+def prepare(out_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trials, tidy aggregate) for the store in out_dir."""
+    df = load_results(out_dir)
+    df = stats.add_reward_size(stats.add_cost_ratios(df))
+    return df, stats.aggregate(df)
+
+
+def _sections(df: pd.DataFrame, agg: pd.DataFrame, plot_paths: dict):
+    """[(section title, [Table | str], [(caption, relative png path)])] per suite present."""
+    out = []
+    shared = {k: v for k, v in plot_paths.items() if k in ("purity_vs_accuracy", "zero_weight_vs_noise")}
+    for suite in tables.suite_order(set(agg["suite"])):
+        t = df[df["suite"] == suite]
+        n_ok, n_failed = int((t["status"] == "ok").sum()), int((t["status"] != "ok").sum())
+        items: list = [f"Trials: {n_ok} ok, {n_failed} failed."]
+        if suite == "cost":
+            items += tables.cost_tables(agg, suite)
+        else:
+            grids = tables.grids_for_suite(agg, suite)
+            items += [tables.accuracy_table(g) for g in grids]
+            items += [tables.accuracy_table(g, ci=True) for g in grids]
+            items += tables.shots_table(agg, suite)
+            items += tables.diagnostics_table(agg, suite)
+            if suite == "meta_layers":
+                items += tables.cost_tables(agg, suite)
+        figs = []
+        for kind in _SUITE_PLOTS.get(suite, []):
+            for p in plot_paths.get(kind, []):
+                if kind != "accuracy_vs_noise" or f"_{suite.replace('_', '-')}-" in p:
+                    figs.append((_PLOT_TITLES[kind], p))
+        out.append((SUITE_TITLES.get(suite, suite), items, figs))
+    diag = [(_PLOT_TITLES[k], p) for k, ps in shared.items() for p in ps]
+    if diag:
+        out.append(("Re-weighting diagnostics across suites", [], diag))
+    return out
+
+
+def _failed_table(df: pd.DataFrame) -> Table | None:
+    f = df[df["status"] != "ok"].sort_values(["suite", "profile", "dataset", "model", "label", "corruption", "seed", "trial_id"])
+    if f.empty:
+        return None
+    tab = Table("Failed trials (the last row of each trial id)",
+                ["trial", "suite", "dataset / model", "method", "corruption", "seed", "reason"])
+    for _, r in f.iterrows():
+        seed = DASH if pd.isna(r["seed"]) else str(int(r["seed"]))
+        tab.rows.append([r["trial_id"], f"{r['suite']} ({r['profile']})", f"{r['dataset']} / {r['model']}",
+                         r["label"], r["corruption"], seed, r["error"] or "no reason recorded"])
+    return tab
+
+
+def _counts_line(df: pd.DataFrame) -> str:
+    n_ok, n_failed = int((df["status"] == "ok").sum()), int((df["status"] != "ok").sum())
+    superseded = df.attrs.get("rows_read", len(df)) - len(df)
+    line = f"Trials: {n_ok} ok, {n_failed} failed ({len(df)} trial ids"
+    if superseded:
+        line += f"; {superseded} earlier row{'s' if superseded != 1 else ''} of retried trials superseded by the last"
+    return line + ")."
+
+
+def _markdown(df, agg, sections, failed) -> str:
+    lines = ["# reweight-bench report", "",
+             "Source: `results.csv` (the results store). Accuracies in %; cells are mean ± std over "
+             "seeds with the number of finished seeds; 95% CIs are percentile bootstraps of the mean "
+             f"({stats.N_RESAMPLES} resamples, seed {stats.BOOTSTRAP_SEED}; none for n < 2). "
+             "Where the profile is `paper` and the data set, network and corruption match the paper, "
+             "its published number is shown in an italic row marked *published*.", "",
+             _counts_line(df), ""]
+    for title, items, figs in sections:
+        lines += [f"## {title}", ""]
+        for it in items:
+            lines += [it.to_markdown().rstrip() if isinstance(it, Table) else it, ""]
+        for caption, path in figs:
+            lines += [f"![{caption}]({path})", ""]
+    lines += ["## Failed trials", ""]
+    lines += [failed.to_markdown().rstrip() if failed else "None.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _latex(df, agg, sections, failed) -> str:
+    esc = tables.tex_escape
+    lines = [r"\documentclass{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{booktabs}",
+             r"\usepackage{graphicx}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
+             r"\section*{reweight-bench report}", esc(_counts_line(df)), ""]
+    for title, items, figs in sections:
+        lines += [rf"\section*{{{esc(title)}}}", ""]
+        for it in items:
+            if isinstance(it, Table):
+                t = Table(it.title, it.header, it.rows, it.bold, it.published, it.notes)
+                lines.append(t.to_latex().replace(r"\begin{tabular}", r"\resizebox{\linewidth}{!}{\begin{tabular}")
+                             .replace(r"\end{tabular}", r"\end{tabular}}"))
+            else:
+                lines += [esc(it), ""]
+        for caption, path in figs:
+            lines += [r"\begin{figure}[ht]\centering", rf"\includegraphics[width=0.8\linewidth]{{{path}}}",
+                      rf"\caption{{{esc(caption)}}}\end{{figure}}", ""]
+    lines += [r"\section*{Failed trials}", ""]
+    if failed:
+        lines.append(failed.to_latex().replace(r"\begin{tabular}", r"\resizebox{\linewidth}{!}{\begin{tabular}")
+                     .replace(r"\end{tabular}", r"\end{tabular}}"))
+    else:
+        lines.append("None.")
+    lines += [r"\end{document}", ""]
+    return "\n".join(lines)
+
+
+def build_report(out_dir, formats=("md",), plots: bool = True) -> Path:
+    """Write DIR/report/ from DIR/results.csv; returns the path of report.md.
+
+    formats: any of "md" (always written), "tex" (report.tex, booktabs) and "csv" (summary.csv,
+    the tidy aggregate: one row per suite/profile/dataset/model/method/variant/corruption with
+    n, mean, std, ci_low, ci_high of every metric). Raises ReportError (one line) when the store
+    is missing or has no rows, or a format is unknown.
+    """
+    formats = {str(f).strip().lower() for f in (formats or ()) if str(f).strip()}
+    unknown = formats - set(FORMATS)
+    if unknown:
+        raise ReportError(f"unknown report format(s): {', '.join(sorted(unknown))} (choose from md, tex, csv)")
+    df, agg = prepare(out_dir)
+    folder = Path(out_dir) / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_paths = _plots.all_plots(df, agg, folder / "plots") if plots else {}
+    sections = _sections(df, agg, plot_paths)
+    failed = _failed_table(df)
+    md = folder / "report.md"
+    md.write_text(_markdown(df, agg, sections, failed), encoding="utf-8")
+    if "tex" in formats:
+        (folder / "report.tex").write_text(_latex(df, agg, sections, failed), encoding="utf-8")
+    if "csv" in formats:
+        agg.to_csv(folder / "summary.csv", index=False, float_format="%.6g", lineterminator="\n")
+    return md

@@ -1,0 +1,80 @@
+"""Reading the results store, DIR/results.csv, without importing the harness.
+
+The file is append-only and may end in a torn line (a killed sweep); such lines, and any
+row whose field count differs from the header, are skipped here just as the writer's own
+reader does. A trial id may appear more than once (a failed trial retried by --resume):
+the LAST row per trial id wins.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class ReportError(Exception):
+    """The results store cannot be reported on (missing, empty, unreadable). One line."""
+
+
+#: numeric columns of the store (any that are absent are added as NaN)
+NUMERIC = [
+    "noise_ratio", "imbalance_ratio", "realized_noise", "seed", "epochs", "test_acc", "best_acc",
+    "dict_purity", "zero_weight_ratio", "weight_auroc", "weight_purity", "clean_weight",
+    "noisy_weight", "many_acc", "medium_acc", "few_acc", "step_time_s", "step_time_iqr_s",
+    "peak_mem_mb", "num_train", "num_reward", "wall_s",
+]
+TEXT = ["trial_id", "suite", "profile", "dataset", "model", "method", "variant", "corruption",
+        "noise_type", "device", "status", "error", "started_at", "hparams"]
+
+
+def results_path(out_dir) -> Path:
+    return Path(out_dir) / "results.csv"
+
+
+def load_results(out_dir) -> pd.DataFrame:
+    """The store as a DataFrame: one row per trial id (the last one), typed columns.
+
+    Adds ``label`` (the variant when set, else the method): the row name in every table.
+    Raises ReportError when the file is missing or holds no complete row.
+    """
+    path = results_path(out_dir)
+    if not path.is_file():
+        raise ReportError(f"no results store at {path}: run `python -m bench run` first")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            rows = [r for r in reader if header and len(r) == len(header)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ReportError(f"cannot read {path}: {e}".splitlines()[0]) from None
+    if not header or not rows:
+        raise ReportError(f"results store {path} has no rows")
+    if "trial_id" not in header:
+        raise ReportError(f"results store {path} has no trial_id column")
+    df = pd.DataFrame(rows, columns=header)
+    rows_read = len(df)
+    df = df.drop_duplicates("trial_id", keep="last").reset_index(drop=True)
+    df.attrs["rows_read"] = rows_read
+    for c in TEXT:
+        df[c] = df[c].fillna("").astype(str).str.strip() if c in df else ""
+    for c in NUMERIC:
+        df[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
+    df["status"] = df["status"].str.lower().replace("", "failed")
+    df.loc[df["noise_type"] == "", "noise_type"] = "none"
+    df["noise_ratio"] = df["noise_ratio"].fillna(0.0)
+    df["imbalance_ratio"] = df["imbalance_ratio"].fillna(1.0)
+    df.loc[df["noise_ratio"] == 0, "noise_type"] = "none"
+    df.loc[df["corruption"] == "", "corruption"] = "clean"
+    df["label"] = np.where(df["variant"] != "", df["variant"], df["method"])
+    return df
+
+
+def hparams_of(row) -> dict:
+    try:
+        value = json.loads(row["hparams"]) if row["hparams"] else {}
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
