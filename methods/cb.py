@@ -7,6 +7,8 @@ softmax CE, sigmoid BCE over all C logits, or sigmoid focal loss. Counts are the
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -18,7 +20,7 @@ def class_balanced_weights(counts: torch.Tensor, beta: float) -> torch.Tensor:
     if beta == 0:
         w = torch.ones_like(counts)
     else:
-        effective = -torch.expm1(counts * torch.log1p(torch.tensor(-beta, dtype=torch.float64))) / (1 - beta)
+        effective = -torch.expm1(counts * math.log(beta)) / (1 - beta)  # (1 - beta^n) / (1 - beta)
         w = 1.0 / effective.clamp_min(1e-12)  # (1 - beta) / (1 - beta^n); empty classes get a large finite weight
     return (w * len(counts) / w.sum()).to(torch.float32)
 

@@ -1,0 +1,172 @@
+"""Command line: ``python -m bench run | report | list | data``.
+
+Every check of the user's input happens before anything is written; a bad input ends with
+one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import datasets
+from methods import METHODS
+
+from . import store, suites
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's default prints the whole usage; one line is enough
+        raise UsageError(message)
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m bench", description="Benchmark of sample re-weighting methods.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    r = sub.add_parser("run", help="run a suite through Ray Tune, appending to DIR/results.csv")
+    r.add_argument("--suite", required=True, help="suite name (see `list`)")
+    r.add_argument("--profile", default="quick", help="smoke | quick (default) | paper")
+    r.add_argument("--methods", type=_csv_list, help="comma-separated subset of the suite's methods")
+    r.add_argument("--corruptions", type=_csv_list, help="comma-separated corruption specs replacing the suite's grid")
+    r.add_argument("--dataset", help="override the profile's data set")
+    r.add_argument("--seeds", type=int, help="number of seeds (0..N-1); default by profile")
+    r.add_argument("--out", default="results", help="results directory (default: results/)")
+    r.add_argument("--resume", action="store_true", help="complete a sweep: run only trials not yet finished")
+    r.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+    r.add_argument("--gpus-per-trial", type=float, default=0.0)
+    r.add_argument("--cpus-per-trial", type=float, default=1.0)
+    r.add_argument("--storage", help="Ray Tune storage path for trial directories (default: DIR/ray)")
+    r.add_argument("--data-root", help="where CIFAR / image-folder data live")
+    r.add_argument("--download", action="store_true", help="download the data set if missing")
+    r.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    r.add_argument("--verbose", action="store_true", help="show Ray's own status output and worker logs")
+
+    rep = sub.add_parser("report", help="tables and plots from DIR/results.csv into DIR/report/")
+    rep.add_argument("--out", default="results")
+    rep.add_argument("--format", type=_csv_list, default=["md"], help="comma-separated: md, tex, csv")
+
+    sub.add_parser("list", help="suites, methods, data sets and profiles")
+
+    d = sub.add_parser("data", help="describe a data set after corruption")
+    d.add_argument("--dataset", default=datasets.DEFAULT)
+    d.add_argument("--corruption", default="clean")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--reward-per-class", type=int, default=0)
+    d.add_argument("--data-root")
+    d.add_argument("--download", action="store_true")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def cmd_list(args) -> int:
+    print("suites:")
+    for s in suites.SUITES.values():
+        print(f"  {s.name:<13} {s.description}  [methods: {', '.join(s.methods())}]")
+    print("methods:   " + ", ".join(METHODS))
+    print("datasets:  " + ", ".join(datasets.DATASETS) + f"  (default: {datasets.DEFAULT})")
+    print("profiles:  " + ", ".join(suites.PROFILES))
+    return 0
+
+
+def _validate_run(args) -> tuple[list[dict], int]:
+    if args.suite not in suites.SUITES:
+        raise UsageError(f"unknown suite {args.suite!r}; known: {', '.join(suites.SUITES)}")
+    if args.profile not in suites.PROFILES:
+        raise UsageError(f"unknown profile {args.profile!r}; known: {', '.join(suites.PROFILES)}")
+    suite = suites.SUITES[args.suite]
+    for m in args.methods or []:
+        if m not in METHODS:
+            raise UsageError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
+        if m not in suite.methods():
+            raise UsageError(f"method {m!r} is not in suite {suite.name} ({', '.join(suite.methods())})")
+    missing = [m for m in suite.methods() if m not in METHODS and (not args.methods or m in args.methods)]
+    if missing:
+        raise UsageError(f"suite {suite.name} needs method(s) not registered: {', '.join(missing)}")
+    if args.dataset and args.dataset not in datasets.DATASETS:
+        raise UsageError(f"unknown dataset {args.dataset!r}; known: {', '.join(datasets.DATASETS)}")
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
+        raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    if args.corruptions:
+        try:
+            suite = suites.Suite(**{**vars(suite), "corruptions": [str(datasets.parse(c)) for c in args.corruptions]})
+        except datasets.SpecError as e:
+            raise UsageError(str(e)) from None
+    data_root = str(Path(args.data_root).resolve()) if args.data_root else None
+    trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
+                           data_root=data_root, download=args.download, device=args.device)
+    for name in sorted({t["dataset"] for t in trials}):  # fails early (and downloads once) if data are missing
+        datasets.load_dataset(name, data_root, args.download)
+    done = store.finished_ids(args.out)
+    already = [t for t in trials if t["trial_id"] in done]
+    if already and not args.resume:
+        raise UsageError(f"{store.results_path(args.out)} already holds {len(already)} finished trial(s) of this "
+                         "sweep; pass --resume to complete it, or choose another --out")
+    return [t for t in trials if t["trial_id"] not in done], len(already)
+
+
+def cmd_run(args) -> int:
+    todo, skipped = _validate_run(args)
+    from .runner import run_trials  # imports Ray: only once the input is known to be good
+
+    print(f"{args.suite} ({args.profile}): {len(todo)} trial(s) to run"
+          + (f", {skipped} already finished" if skipped else "") + f" -> {store.results_path(args.out)}",
+          flush=True)
+    t0 = time.time()
+    cb = run_trials(todo, args.out, name=f"{args.suite}-{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}",
+                    address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                    storage=str(Path(args.storage).resolve()) if args.storage else None, verbose=args.verbose)
+    print(f"finished {cb.done}/{len(todo)} trial(s), {cb.failed} failed, in {time.time() - t0:.0f}s; "
+          f"`python -m bench report --out {args.out}` makes the tables", flush=True)
+    if cb.done < len(todo):
+        return 1
+    return 1 if cb.failed else 0
+
+
+def cmd_report(args) -> int:
+    import reports
+
+    bad = [f for f in args.format if f not in ("md", "tex", "csv")]
+    if bad:
+        raise UsageError(f"unknown format(s) {', '.join(bad)}; choose from md, tex, csv")
+    try:
+        path = reports.build_report(args.out, formats=tuple(args.format))
+    except reports.ReportError as e:
+        raise UsageError(str(e)) from None
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    info = datasets.describe(args.dataset, args.corruption, args.seed, root=args.data_root,
+                             download=args.download, reward_per_class=args.reward_per_class)
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for k, v in info.items():
+            print(f"{k:>18}: {v}")
+    return 0
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "data": cmd_data}[args.command](args)
+    except (UsageError, datasets.DatasetError, datasets.SpecError) as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; rerun with --resume to complete the sweep", file=sys.stderr)
+        return 130

@@ -1,0 +1,157 @@
+"""Runs a list of trial configs as Ray Tune trials and appends each finished one to the store.
+
+Each trial is one Tune trial of a grid search; it reports once per epoch (``tune.report``)
+and a last time with its final metrics and status. A driver-side callback appends that row
+to DIR/results.csv the moment the trial ends and prints one progress line, so a killed sweep
+keeps what finished and ``--resume`` reruns only the rest.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import ray
+from ray import tune
+
+import bench
+
+from . import store
+
+PROJECT_ROOT = str(Path(bench.__file__).resolve().parent.parent)
+
+
+def trainable(config: dict) -> None:
+    """Tune function trainable: one harness run; never raises (errors become a failed row)."""
+    import datasets  # must be this project's package, not Hugging Face's
+    import torch
+
+    cfg = config["trial"]
+    result = {"status": "failed"}
+    try:
+        if not getattr(datasets, "IS_REWEIGHT_BENCH", False):
+            raise ImportError(f"Ray worker imported a foreign 'datasets' package from {datasets.__file__}")
+        torch.set_num_threads(max(1, int(config.get("threads", 1))))
+        from .harness import train
+
+        metrics = train(cfg, report=tune.report, trial_dir=tune.get_context().get_trial_dir())
+        result = {**metrics, "status": "ok"}
+    except Exception as exc:  # a crashed or NaN trial is a result, not the end of the sweep
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc(limit=20)
+    tune.report({**result, "final": True})
+
+
+def _fmt_secs(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def make_row(cfg: dict, result: dict) -> dict:
+    from datasets import parse
+
+    spec = parse(cfg["corruption"])
+    row = {k: cfg.get(k) for k in ("trial_id", "suite", "profile", "dataset", "model", "method",
+                                    "variant", "seed", "epochs")}
+    row.update(corruption=str(spec), noise_type=spec.noise_type, noise_ratio=spec.noise_ratio,
+               imbalance_ratio=spec.imbalance_ratio, hparams=cfg.get("hparams", {}))
+    for k in store.COLUMNS:
+        if k in result and k not in row:
+            row[k] = result[k]
+    row["status"] = result.get("status", "failed")
+    return row
+
+
+class StoreCallback(tune.Callback):
+    """Tune callback (driver side): one row per finished trial, one progress line each."""
+
+    def __init__(self, out_dir, total: int, stream=sys.stdout):
+        self.out_dir, self.total, self.stream = out_dir, total, stream
+        self.done = self.failed = 0
+        self.t0 = time.time()
+        self.started: dict[str, float] = {}
+
+    def _record(self, trial, result: dict) -> None:
+        cfg = trial.config["trial"]
+        result.setdefault("wall_s", time.time() - self.started.get(trial.trial_id, self.t0))
+        result["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S",
+                                             time.localtime(self.started.get(trial.trial_id, self.t0)))
+        row = make_row(cfg, result)
+        store.append_row(self.out_dir, row)
+        self.done += 1
+        self.failed += row["status"] != "ok"
+        elapsed = time.time() - self.t0
+        eta = elapsed / self.done * (self.total - self.done)
+        acc = row.get("test_acc")
+        what = f"acc {100 * acc:5.1f}%" if isinstance(acc, float) and math.isfinite(acc) else ""
+        if row["status"] != "ok":
+            what = f"FAILED {str(result.get('error', ''))[:120]}"
+        print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {cfg['variant']:<12} {cfg['corruption']:<16} "
+              f"seed {cfg['seed']}  {what}  ({row.get('wall_s', 0):.0f}s)  "
+              f"elapsed {_fmt_secs(elapsed)}, ETA {_fmt_secs(eta)}", file=self.stream, flush=True)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.started[trial.trial_id] = time.time()
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = dict(trial.last_result or {})
+        if not result.get("final"):
+            result = {"status": "failed", "error": "trial ended without a final report"}
+        self._record(trial, result)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        error = "worker died"
+        if trial.error_file and os.path.exists(trial.error_file):
+            lines = [ln for ln in Path(trial.error_file).read_text().strip().splitlines() if ln.strip()]
+            error = lines[-1] if lines else error
+        self._record(trial, {"status": "failed", "error": error})
+
+
+def _dirname(trial) -> str:
+    cfg = trial.config["trial"]
+    return f"{cfg['trial_id']}-{cfg['variant']}-{cfg['corruption']}-s{cfg['seed']}".replace(":", "_")
+
+
+def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = None,
+               cpus_per_trial: float = 1, gpus_per_trial: float = 0, storage: str | None = None,
+               verbose: bool = False, num_cpus: int | None = None) -> StoreCallback:
+    """Run ``trials`` through Ray Tune; returns the callback (its ``done``/``failed`` counts)."""
+    if not verbose:  # Tune's own tables and banners stay behind --verbose
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    out_dir = Path(out_dir).resolve()
+    callback = StoreCallback(out_dir, len(trials))
+    if not trials:
+        return callback
+    pythonpath = os.pathsep.join(p for p in (PROJECT_ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    init = dict(include_dashboard=False, log_to_driver=verbose,
+                logging_level=logging.INFO if verbose else logging.ERROR,
+                runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+    if address:
+        init["address"] = address
+    else:
+        init["num_cpus"] = num_cpus or os.cpu_count()
+        if gpus_per_trial == 0:
+            init["num_gpus"] = 0
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(**init)
+    try:
+        resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, resources),
+            param_space={"trial": tune.grid_search(trials), "threads": max(1, int(cpus_per_trial))},
+            tune_config=tune.TuneConfig(reuse_actors=False, trial_dirname_creator=_dirname),
+            run_config=tune.RunConfig(
+                name=name, storage_path=storage or str(out_dir / "ray"), callbacks=[callback],
+                verbose=2 if verbose else 0, failure_config=tune.FailureConfig(max_failures=0),
+                log_to_file=True),
+        )
+        tuner.fit()
+    finally:
+        if started_here:
+            ray.shutdown()
+    return callback

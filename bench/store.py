@@ -1,0 +1,71 @@
+"""The results store: DIR/results.csv, one row per finished trial, append-only.
+
+Rows are appended (and flushed to disk) one at a time as trials finish, so a killed sweep
+keeps every row it finished; a torn last line left by a kill is ignored on read and never
+glued to the next row. pandas reads the file without the project.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+
+COLUMNS = [
+    "trial_id", "suite", "profile", "dataset", "model", "method", "variant", "corruption",
+    "noise_type", "noise_ratio", "imbalance_ratio", "realized_noise", "seed", "epochs",
+    "test_acc", "best_acc", "dict_purity", "zero_weight_ratio", "weight_auroc", "weight_purity",
+    "clean_weight", "noisy_weight", "many_acc", "medium_acc", "few_acc",
+    "step_time_s", "step_time_iqr_s", "peak_mem_mb", "device", "num_train", "num_reward",
+    "status", "error", "wall_s", "started_at", "hparams",
+]
+
+
+def results_path(out_dir) -> Path:
+    return Path(out_dir) / "results.csv"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value).replace("\n", " ")
+
+
+def append_row(out_dir, row: dict) -> None:
+    path = results_path(out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a+", newline="") as f:
+        if not new:  # a kill mid-write can leave a line without its newline: close it off
+            f.seek(f.tell() - 1)
+            if f.read(1) != "\n":
+                f.write("\n")
+        w = csv.writer(f)
+        if new:
+            w.writerow(COLUMNS)
+        w.writerow([_cell(row.get(c)) for c in COLUMNS])
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_rows(out_dir) -> list[dict]:
+    """All complete rows, as dicts of strings (torn or malformed lines skipped)."""
+    path = results_path(out_dir)
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            return []
+        return [dict(zip(header, r)) for r in reader if len(r) == len(header)]
+
+
+def finished_ids(out_dir) -> set[str]:
+    """Trial ids with a successful row (failed trials are retried by --resume)."""
+    return {r["trial_id"] for r in read_rows(out_dir) if r.get("status") == "ok"}
