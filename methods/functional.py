@@ -1,0 +1,73 @@
+"""Small torch.func helpers shared by the look-ahead (meta-gradient) methods.
+
+- ``meta_parameter_names``: which parameters take part in a look-ahead ("meta layers").
+- ``fcall``: the model as a function of explicit parameters. By default every buffer is
+  replaced by ``None``, so BatchNorm uses batch statistics and neither reads nor writes the
+  real running statistics (what a meta pass needs).
+- ``loss_jvp``: the per-sample loss vector and its directional derivative along a parameter
+  direction, in one forward-mode pass: ``tangent_i = grad l_i(theta) . direction``. With
+  ``update_stats=True`` the pass also updates BatchNorm running statistics exactly as a
+  plain training forward would, so its primal output can serve the real step.
+"""
+from __future__ import annotations
+
+import torch
+from torch.func import functional_call, jvp
+
+from .base import per_sample_ce
+
+
+def meta_parameter_names(model: torch.nn.Module, meta_layers="all") -> list[str]:
+    """``"all"``; ``"fc"`` (the last linear layer); an int k (the last k modules that own
+    parameters); or module-name prefixes as a list or a comma-separated string."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    if meta_layers == "all":
+        return names
+    if isinstance(meta_layers, int):
+        owners = list(dict.fromkeys(n.rsplit(".", 1)[0] for n in names))
+        if not 1 <= meta_layers <= len(owners):
+            raise ValueError(f"meta_layers={meta_layers}: the model has {len(owners)} parameterised modules")
+        keep = set(owners[-meta_layers:])
+        return [n for n in names if n.rsplit(".", 1)[0] in keep]
+    prefixes = meta_layers.split(",") if isinstance(meta_layers, str) else list(meta_layers)
+    prefixes = [p.strip().rstrip(".") for p in prefixes if p.strip()]
+    chosen = [n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)]
+    if not chosen:
+        raise ValueError(f"meta_layers={meta_layers!r} matches no parameter")
+    return chosen
+
+
+def fcall(model: torch.nn.Module, params: dict, x: torch.Tensor, buffers: dict | None = None) -> torch.Tensor:
+    """``model(x)`` with ``params`` (a dict of some or all parameters) substituted. With
+    ``buffers=None`` all buffers are ``None``: BatchNorm runs on batch statistics and the
+    model's running statistics are neither read nor changed."""
+    if buffers is None:
+        buffers = {n: None for n, _ in model.named_buffers()}
+    return functional_call(model, {**params, **buffers}, (x,), strict=False)
+
+
+def loss_jvp(model, x, y, params: dict, direction: dict, update_stats: bool = False):
+    """Per-sample CE at ``params`` and its derivative along ``direction`` (same keys),
+    by forward mode. Parameters not in ``params`` are constants for the derivative (but
+    stay in the autograd graph of the returned loss, as ``params`` do).
+
+    ``update_stats=True``: BatchNorm running means/variances are passed as primals (zero
+    tangent) and updated in place as in ``model(x)``; ``num_batches_tracked`` is incremented
+    here too. Otherwise the pass leaves every buffer untouched."""
+    keys = list(params)
+    if update_stats:
+        stats = {n: b for n, b in model.named_buffers() if b.is_floating_point()}
+        others = {n: None for n, b in model.named_buffers() if not b.is_floating_point()}
+    else:
+        stats, others = {}, {n: None for n, _ in model.named_buffers()}
+
+    def per_sample(p, s):
+        return per_sample_ce(fcall(model, p, x, {**s, **others}), y)
+
+    loss, tangent = jvp(per_sample, (params, stats),
+                        ({k: direction[k] for k in keys}, {n: torch.zeros_like(b) for n, b in stats.items()}))
+    if update_stats:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.num_batches_tracked is not None:
+                m.num_batches_tracked.add_(1)
+    return loss, tangent

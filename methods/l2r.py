@@ -1,0 +1,106 @@
+"""Learning to Reweight (Ren et al., ICML 2018).
+
+Each step: perturb every training sample's loss by eps_i (eps = 0), take one look-ahead SGD
+step of the meta layers on sum_i eps_i * CE_i, measure the CE of a clean reward batch at the
+looked-ahead parameters, and weight sample i by max(0, -dL_R/deps_i), normalised to sum 1
+(uniform if all are 0). The real step is SGD on sum_i w_i * CE_i, no gradient through w.
+
+At eps = 0 the looked-ahead parameters are the current ones, so exactly
+    dL_R/deps_i = -alpha * (grad CE_i . grad L_R)   (both at the current parameters),
+and alpha cancels in the normalisation. ``meta_grad="jvp"`` computes all B dot products with
+one forward-mode pass of the per-sample losses along grad L_R, whose primal output (with
+BatchNorm running statistics updated as in a plain forward) then serves the real step.
+``meta_grad="double_backprop"`` builds the look-ahead explicitly (the paper's algorithm).
+Meta passes use BatchNorm batch statistics and never touch the running statistics.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import Method, per_sample_ce
+from .functional import fcall, loss_jvp, meta_parameter_names
+
+
+class RewardSampler:
+    """Cycles through the clean reward set in reshuffled passes, ``size`` samples at a time,
+    with its own generator (so the harness's data order is unaffected)."""
+
+    def __init__(self, x, y, size, seed):
+        self.x, self.y, self.size = x, y, min(int(size), len(y))
+        self.gen = torch.Generator().manual_seed(seed)
+        self.order, self.pos = torch.randperm(len(y), generator=self.gen), 0
+
+    def next(self):
+        if self.pos + self.size > len(self.order):
+            self.order, self.pos = torch.randperm(len(self.y), generator=self.gen), 0
+        idx = self.order[self.pos:self.pos + self.size].to(self.y.device)
+        self.pos += self.size
+        return self.x[idx], self.y[idx]
+
+
+def normalise(raw: torch.Tensor) -> torch.Tensor:
+    """max(0, raw) / sum, or uniform 1/B if every entry is <= 0."""
+    w = raw.clamp_min(0)
+    total = w.sum()
+    return w / total if total > 0 else torch.full_like(w, 1.0 / len(w))
+
+
+class L2R(Method):
+    defaults = {
+        "reward_batch_size": 100,      # q; the reward set's size is the harness's reward_per_class
+        "meta_layers": "all",          # "all", "fc", last-k int, or module-name prefixes
+        "meta_grad": "jvp",            # "jvp" (exact identity, fast) | "double_backprop"
+        "augment_reward": False,
+    }
+    needs_reward = True
+
+    def __init__(self, model, ctx, **hparams):
+        super().__init__(model, ctx, **hparams)
+        if self.hp["meta_grad"] not in ("jvp", "double_backprop"):
+            raise ValueError(f"l2r: meta_grad must be 'jvp' or 'double_backprop', not {self.hp['meta_grad']!r}")
+        self.meta_names = meta_parameter_names(model, self.hp["meta_layers"])
+        seed = ctx.generator.initial_seed() if ctx.generator is not None else 0
+        self.reward = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["reward_batch_size"], seed + 7919)
+
+    def reward_batch(self):
+        xr, yr = self.reward.next()
+        return (self.ctx.augment(xr) if self.hp["augment_reward"] else xr), yr
+
+    def meta_params(self):
+        params = dict(self.model.named_parameters())
+        return {n: params[n] for n in self.meta_names}
+
+    def reward_grad(self, xr, yr) -> dict:
+        """grad of the mean reward CE w.r.t. the meta layers, BatchNorm on batch statistics."""
+        meta = self.meta_params()
+        loss = per_sample_ce(fcall(self.model, meta, xr), yr).mean()
+        return dict(zip(meta, torch.autograd.grad(loss, list(meta.values()))))
+
+    def eps_grad_jvp(self, x, y, xr, yr, alpha=1.0, update_stats=False):
+        """(dL_R/deps, per-sample CE at the current parameters) via the identity."""
+        g_r = self.reward_grad(xr, yr)
+        loss, dots = loss_jvp(self.model, x, y, self.meta_params(), g_r, update_stats=update_stats)
+        return -alpha * dots.detach(), loss
+
+    def eps_grad_double_backprop(self, x, y, xr, yr, alpha=1.0):
+        """dL_R/deps by the explicit look-ahead: autograd through an SGD step of the meta layers."""
+        meta = self.meta_params()
+        eps = torch.zeros(len(y), dtype=meta[self.meta_names[0]].dtype, device=y.device, requires_grad=True)
+        loss = per_sample_ce(fcall(self.model, meta, x), y)
+        grads = torch.autograd.grad((eps * loss).sum(), list(meta.values()), create_graph=True)
+        ahead = {n: p - alpha * g for (n, p), g in zip(meta.items(), grads)}
+        reward_loss = per_sample_ce(fcall(self.model, ahead, xr), yr).mean()
+        return torch.autograd.grad(reward_loss, eps)[0].detach()
+
+    def train_step(self, batch, info):
+        xr, yr = self.reward_batch()            # reward pass first (allocation order, see performance.md)
+        alpha = info.lr if info.lr > 0 else 1.0  # cancels after normalisation
+        if self.hp["meta_grad"] == "jvp":
+            grad_eps, loss = self.eps_grad_jvp(batch.x, batch.y, xr, yr, alpha, update_stats=True)
+        else:
+            grad_eps = self.eps_grad_double_backprop(batch.x, batch.y, xr, yr, alpha)
+            loss = per_sample_ce(self.model(batch.x), batch.y)
+        w = normalise(-grad_eps)
+        weighted = (w * loss).sum()
+        self.sgd_step(weighted)
+        return {"loss": loss.mean().item(), "weighted_loss": weighted.item(), "weights": w}

@@ -1,0 +1,113 @@
+"""Meta-Weight-Net (Shu et al., NeurIPS 2019).
+
+A weighting network v = MLP(1 -> 100 -> ReLU -> 1 -> sigmoid) maps each sample's (detached)
+CE to a weight. Each step:
+  1. virtual SGD step of the classifier (current lr, no momentum / weight decay) on
+     sum_i u_i CE_i, with u_i = v(CE_i) / B (or v_i / sum_j v_j if ``normalise``);
+  2. mean CE of a clean meta batch at the virtual parameters theta';
+  3. backward into the weighting network only, one Adam step of it;
+  4. the real step on sum_i u_i CE_i with the updated network's weights (no gradient).
+
+Step 3 needs dL_meta/du_i = -lr * (grad CE_i(theta) . grad L_meta(theta')). With
+``meta_grad="jvp"`` those B dot products come from one forward-mode pass of the per-sample
+losses along grad L_meta(theta'), then v's own (tiny) backward; ``"double_backprop"``
+differentiates through the virtual step as the paper's code does. Meta passes use
+BatchNorm batch statistics and leave the running statistics alone.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .base import Method, per_sample_ce
+from .functional import fcall, loss_jvp, meta_parameter_names
+from .l2r import RewardSampler
+
+
+class WeightNet(nn.Module):
+    def __init__(self, hidden=100):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Linear(hidden, 1), nn.Sigmoid())
+
+    def forward(self, loss):
+        return self.net(loss.unsqueeze(1)).squeeze(1)
+
+
+class MWN(Method):
+    defaults = {
+        "meta_batch_size": 100,
+        "hidden": 100,
+        "wnet_lr": 1e-3,
+        "wnet_weight_decay": 1e-4,
+        "normalise": False,        # False: u = v / B (stable official script); True: u = v / sum v
+        "meta_layers": "all",
+        "meta_grad": "jvp",        # "jvp" | "double_backprop"
+        "augment_meta": False,
+    }
+    needs_reward = True
+
+    def __init__(self, model, ctx, **hparams):
+        super().__init__(model, ctx, **hparams)
+        if self.hp["meta_grad"] not in ("jvp", "double_backprop"):
+            raise ValueError(f"mwn: meta_grad must be 'jvp' or 'double_backprop', not {self.hp['meta_grad']!r}")
+        dtype = next(model.parameters()).dtype
+        self.wnet = WeightNet(self.hp["hidden"]).to(device=ctx.device, dtype=dtype)
+        self.wopt = torch.optim.Adam(self.wnet.parameters(), lr=self.hp["wnet_lr"],
+                                     weight_decay=self.hp["wnet_weight_decay"])
+        self.meta_names = meta_parameter_names(model, self.hp["meta_layers"])
+        seed = ctx.generator.initial_seed() if ctx.generator is not None else 0
+        self.meta = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["meta_batch_size"], seed + 104729)
+
+    def meta_batch(self):
+        xm, ym = self.meta.next()
+        return (self.ctx.augment(xm) if self.hp["augment_meta"] else xm), ym
+
+    def meta_params(self):
+        params = dict(self.model.named_parameters())
+        return {n: params[n] for n in self.meta_names}
+
+    def weights(self, loss: torch.Tensor) -> torch.Tensor:
+        """u_i, differentiable w.r.t. the weighting network, from the detached CE."""
+        v = self.wnet(loss.detach())
+        return v / v.sum().clamp_min(1e-12) if self.hp["normalise"] else v / len(v)
+
+    def wnet_grad_jvp(self, loss, x, y, xm, ym, lr):
+        """Gradient of L_meta(theta') w.r.t. the weighting network; ``loss`` is the per-sample
+        CE at theta with its graph (kept for the real step)."""
+        meta = self.meta_params()
+        u = self.weights(loss)
+        grads = torch.autograd.grad((u.detach() * loss).sum(), list(meta.values()), retain_graph=True)
+        ahead = {n: (p - lr * g).detach().requires_grad_() for (n, p), g in zip(meta.items(), grads)}
+        meta_loss = per_sample_ce(fcall(self.model, ahead, xm), ym).mean()
+        g_meta = dict(zip(ahead, torch.autograd.grad(meta_loss, list(ahead.values()))))
+        with torch.no_grad():
+            _, dots = loss_jvp(self.model, x, y, {n: p.detach() for n, p in meta.items()}, g_meta)
+        return torch.autograd.grad(u, list(self.wnet.parameters()), grad_outputs=-lr * dots), meta_loss
+
+    def wnet_grad_double_backprop(self, x, y, xm, ym, lr):
+        meta = self.meta_params()
+        loss = per_sample_ce(fcall(self.model, meta, x), y)
+        u = self.weights(loss)
+        grads = torch.autograd.grad((u * loss).sum(), list(meta.values()), create_graph=True)
+        ahead = {n: p - lr * g for (n, p), g in zip(meta.items(), grads)}
+        meta_loss = per_sample_ce(fcall(self.model, ahead, xm), ym).mean()
+        return torch.autograd.grad(meta_loss, list(self.wnet.parameters())), meta_loss
+
+    def train_step(self, batch, info):
+        xm, ym = self.meta_batch()
+        if self.hp["meta_grad"] == "jvp":
+            loss = per_sample_ce(self.model(batch.x), batch.y)   # the real forward, reused below
+            wgrads, meta_loss = self.wnet_grad_jvp(loss, batch.x, batch.y, xm, ym, info.lr)
+        else:
+            wgrads, meta_loss = self.wnet_grad_double_backprop(batch.x, batch.y, xm, ym, info.lr)
+            loss = per_sample_ce(self.model(batch.x), batch.y)
+        self.wopt.zero_grad(set_to_none=True)
+        for p, g in zip(self.wnet.parameters(), wgrads):
+            p.grad = g
+        self.wopt.step()
+        with torch.no_grad():
+            u = self.weights(loss)
+        weighted = (u * loss).sum()
+        self.sgd_step(weighted)
+        return {"loss": loss.mean().item(), "weighted_loss": weighted.item(),
+                "meta_loss": meta_loss.item(), "weights": u}
