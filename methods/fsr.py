@@ -1,0 +1,342 @@
+"""FSR: Learning Fast Sample Re-weighting Without Reward Data (Zhang & Pfister, ICCV 2021).
+
+Per step (after the warm-up):
+1. Draw a class-balanced reward batch of q samples from the dictionary R (training samples,
+   balanced by observed label) and forward it through the shared backbone without gradient.
+2. Forward the training batch once: features h_i, logits, p_i.
+3. Look-ahead on the last linear layer only, every eps_i = 1/B:
+   FC' = FC - alpha * (sum_i eps_i grad CE_i + weight decay + momentum buffer).
+   The meta loss is the reward batch's mean CE at FC'; with (G_W, G_b) its gradient w.r.t.
+   FC', d L_meta / d eps_i = -alpha * (h_i^T G_W (p_i - y_i) + G_b . (p_i - y_i)).
+4. Weights from that gradient (``normalize``): "clip" w = max(0, -g) / (sum + 1e-5) (noise),
+   "shift" w = r - min(r) + 1/B, r = eps - g, then / sum (long tail).
+5. The real step on sum_i w_i CE_i (+ the momentum re-labelling loss).
+
+The meta-margin (CE before minus CE after the look-ahead, per training sample) feeds a
+momentum score s <- lam * s + (1 - lam) * margin; at every epoch end the dictionary keeps,
+per observed class, the |R| / C samples of largest score. Before the warm-up ends the weights
+are 1/B, while the scores and the dictionary still update (the reward forward is skipped
+then: the margin does not depend on it).
+
+Choices where the reference (google-research/ieg) leaves room, all options here:
+- Reward samples are taken un-augmented from ``ctx.train_x`` (``reward_augment``); never mixed.
+- The reward forward uses BatchNorm in eval mode by default (running statistics, cheap, never
+  updates them); ``reward_bn="batch"`` uses batch statistics without updating them.
+- With MixUp the look-ahead, margins and weights all use the mixed batch and its soft targets
+  (one forward of the training batch; the reference mixes the "before" side only).
+- ``meta_layers`` other than "fc" (a count of last parameter tensors, or "all") uses
+  torch.func: exact but a second forward of the training batch (paper Figure 4 right).
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .base import Method
+
+PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
+
+
+def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample cross-entropy with a probability-vector target."""
+    return -(target * F.log_softmax(logits, 1)).sum(1)
+
+
+def smooth_onehot(y: torch.Tensor, num_classes: int, smoothing: float, dtype) -> torch.Tensor:
+    t = F.one_hot(y, num_classes).to(dtype)
+    return t * (1 - smoothing) + smoothing / num_classes if smoothing else t
+
+
+def closed_form_eps_grad(h, p, t, h_r, t_r, weight, bias, alpha):
+    """d L_meta / d eps for a look-ahead FC' = (weight, bias) on the last layer.
+
+    h (B, d), p (B, C), t (B, C): training features, softmax and targets at FC;
+    h_r (q, d), t_r (q, C): reward features and targets; weight (C, d), bias (C,): FC'.
+    Returns (grad (B,), meta loss)."""
+    logits_r = h_r @ weight.T + bias
+    meta_loss = soft_ce(logits_r, t_r).mean()
+    g = (torch.softmax(logits_r, 1) - t_r) / len(h_r)   # d L_meta / d logits_r
+    G_W, G_b = g.T @ h_r, g.sum(0)                       # (C, d), (C,)
+    grad = -alpha * ((h @ G_W.T + G_b) * (p - t)).sum(1)  # one B x d x C contraction
+    return grad, meta_loss
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(model: nn.Module):
+    """BatchNorm layers use batch statistics and leave their running statistics untouched."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.track_running_stats for m in bns]
+    for m in bns:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m, s in zip(bns, saved):
+            m.track_running_stats = s
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    was = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was)
+
+
+class FSR(Method):
+    defaults = {
+        "dictionary_size": 2000,   # |R|, |R| // C per class
+        "dictionary_max_fraction": 0.1,  # cap |R| at this fraction of the training set (small data sets)
+        "reward_batch": 200,       # q, q // C per class from the dictionary each step
+        "alpha": 0.1,              # look-ahead step size
+        "lookahead_momentum": True,  # fold the optimiser's momentum buffer and weight decay into FC'
+        "lam": 0.9,                # momentum of the per-sample score
+        "warmup_epochs": 20,       # E: int epochs, float in (0, 1) fraction of the run, or "lr_decay"
+        "normalize": "clip",       # "clip" (noise) or "shift" (long tail)
+        "pusher": "meta_margin",   # or neg_loss, max_margin, forgetting, aum
+        "relabel": True,           # momentum re-labelling loss after the warm-up
+        "relabel_weight": 2.0,     # p
+        "relabel_history": 0.1,    # weight on the history in the logit EMA
+        "mixup": True,             # MixUp of the training batch, coefficient 1 - u^2 / 2
+        "label_smoothing": 0.0,    # on the training and reward targets
+        "reward_augment": False,   # pass reward samples through ctx.augment
+        "reward_bn": "eval",       # "eval" (running statistics) or "batch" (batch statistics, not updated)
+        "meta_layers": "fc",       # "fc" (closed form), int k (last k parameter tensors) or "all"
+    }
+
+    def __init__(self, model, ctx, **hparams):
+        super().__init__(model, ctx, **hparams)
+        hp = self.hp
+        if hp["normalize"] not in ("clip", "shift"):
+            raise ValueError(f"fsr: normalize must be clip or shift, not {hp['normalize']!r}")
+        if hp["pusher"] not in PUSHERS:
+            raise ValueError(f"fsr: pusher must be one of {PUSHERS}, not {hp['pusher']!r}")
+        if hp["reward_bn"] not in ("eval", "batch"):
+            raise ValueError("fsr: reward_bn must be eval or batch")
+        if ctx.train_x is None or ctx.train_y is None:
+            raise ValueError("fsr needs ctx.train_x / ctx.train_y")
+        dev, n, C = ctx.device, ctx.num_train, ctx.num_classes
+        self.gen = torch.Generator().manual_seed(
+            (ctx.generator.initial_seed() if ctx.generator is not None else 0) + 7919)
+        self.labels = ctx.train_y.to(dev)
+        self.classes = [c for c in range(C) if (self.labels == c).any()]
+        if len(self.classes) < C:
+            warnings.warn(f"fsr: {C - len(self.classes)} class(es) have no training sample; "
+                          "the dictionary leaves them out")
+        self.per_class = max(1, min(hp["dictionary_size"], int(hp["dictionary_max_fraction"] * n)) // C)
+        self.reward_per_class = max(1, hp["reward_batch"] // C)
+        self.score = torch.zeros(n, device=dev, dtype=ctx.train_x.dtype)
+        self.seen = torch.zeros(n, dtype=torch.bool, device=dev)
+        if hp["pusher"] == "aum":
+            self.count = torch.zeros(n, device=dev)
+        if hp["pusher"] == "forgetting":
+            self.prev_correct = torch.zeros(n, dtype=torch.bool, device=dev)
+            self.ever_correct = torch.zeros(n, dtype=torch.bool, device=dev)
+            self.forgets = torch.zeros(n, device=dev)
+        if hp["relabel"]:
+            self.ema_logits = torch.zeros(n, C, device=dev, dtype=ctx.train_x.dtype)
+        self.dictionary = self._fill(lambda idx: idx[torch.randperm(len(idx), generator=self.gen).to(dev)])
+        self.active_from_decay = False
+        self.max_lr = 0.0
+
+    # ---------------------------------------------------------------- dictionary
+    def _fill(self, rank) -> torch.Tensor:
+        """(classes, |R|/C) training indices: per class the first of ``rank(indices)``, with
+        replacement (and a warning) where a class is too small."""
+        rows = []
+        for c in self.classes:
+            idx = rank((self.labels == c).nonzero().squeeze(1))
+            if len(idx) < self.per_class:
+                warnings.warn(f"fsr: class {c} has {len(idx)} samples, fewer than {self.per_class} "
+                              "per class in the dictionary; drawing with replacement")
+                extra = idx[torch.randint(len(idx), (self.per_class - len(idx),), generator=self.gen).to(idx.device)]
+                idx = torch.cat([idx, extra])
+            rows.append(idx[:self.per_class])
+        return torch.stack(rows)
+
+    def on_epoch_end(self, epoch):
+        key = self.score.clone()
+        if self.hp["pusher"] == "forgetting":  # fewer forgetting events is better; never learned is worst
+            key = torch.where(self.ever_correct, -self.forgets, torch.full_like(key, -1e9))
+        key[~self.seen] = -float("inf")        # prefer samples that have a score
+        self.dictionary = self._fill(lambda idx: idx[key[idx].argsort(descending=True, stable=True)])
+        d = self.dictionary.flatten()
+        return {"dictionary": d, "dict_score": float(key[d].clamp_min(-1e9).mean()),
+                "seen_ratio": float(self.seen.float().mean())}
+
+    def reward_batch(self):
+        rows, m, k = len(self.classes), self.per_class, self.reward_per_class
+        if k <= m:
+            cols = torch.rand(rows, m, generator=self.gen).argsort(1)[:, :k]
+        else:
+            cols = torch.randint(m, (rows, k), generator=self.gen)
+        idx = self.dictionary.gather(1, cols.to(self.dictionary.device)).flatten()
+        x = self.ctx.train_x[idx]
+        return (self.ctx.augment(x) if self.hp["reward_augment"] else x), self.labels[idx]
+
+    # ---------------------------------------------------------------- scores
+    def _update_scores(self, idx, logits, target, y, margin):
+        hp, pusher = self.hp, self.hp["pusher"]
+        self.seen[idx] = True
+        if pusher == "meta_margin":
+            value = margin
+        elif pusher == "neg_loss":
+            value = -soft_ce(logits, target)
+        else:
+            true = logits.gather(1, y[:, None]).squeeze(1)
+            other = logits.scatter(1, y[:, None], -float("inf")).amax(1)
+            value = true - other
+        if pusher == "aum":  # area under the margin: the running mean over presentations
+            self.count[idx] += 1
+            self.score[idx] += (value - self.score[idx]) / self.count[idx]
+        elif pusher == "forgetting":
+            correct = logits.argmax(1) == y
+            self.forgets[idx] += (self.prev_correct[idx] & ~correct).float()
+            self.prev_correct[idx] = correct
+            self.ever_correct[idx] |= correct
+        else:
+            self.score[idx] = hp["lam"] * self.score[idx] + (1 - hp["lam"]) * value
+
+    # ---------------------------------------------------------------- step
+    def _active(self, info) -> bool:
+        E = self.hp["warmup_epochs"]
+        if E == "lr_decay":  # deferred: from the first step whose rate is below half the peak so far
+            self.max_lr = max(self.max_lr, info.lr)
+            self.active_from_decay |= info.lr < 0.5 * self.max_lr
+            return self.active_from_decay
+        if isinstance(E, float) and 0 < E < 1:
+            E = round(E * info.epochs)
+        return info.epoch >= E
+
+    def _lookahead_direction(self, p: nn.Parameter, grad: torch.Tensor) -> torch.Tensor:
+        """The real optimiser's next update direction for ``p`` given its data gradient."""
+        if not self.hp["lookahead_momentum"]:
+            return grad
+        group = self.opt.param_groups[0]
+        d = grad + group["weight_decay"] * p.detach()
+        buf = self.opt.state.get(p, {}).get("momentum_buffer")
+        return d if buf is None else d + group["momentum"] * buf
+
+    def train_step(self, batch, info):
+        hp, model, C = self.hp, self.model, self.ctx.num_classes
+        active = self._active(info)
+        B, alpha = len(batch.y), hp["alpha"]
+
+        reward = None
+        if active:  # before the training forward: keeps the allocator's pages warm (performance.md)
+            x_r, y_r = self.reward_batch()
+            t_r = smooth_onehot(y_r, C, hp["label_smoothing"], x_r.dtype)
+            if hp["meta_layers"] == "fc":
+                with torch.no_grad(), (eval_mode(model) if hp["reward_bn"] == "eval" else frozen_bn_stats(model)):
+                    reward = model.features(x_r)
+            else:
+                reward = x_r
+
+        x, target = batch.x, smooth_onehot(batch.y, C, hp["label_smoothing"], batch.x.dtype)
+        if hp["mixup"]:
+            u = torch.rand(B, generator=self.gen, dtype=x.dtype).to(x.device)
+            mix = 1 - u ** 2 / 2
+            perm = torch.randperm(B, generator=self.gen).to(x.device)
+            x = mix.view(-1, *[1] * (x.dim() - 1)) * x + (1 - mix.view(-1, *[1] * (x.dim() - 1))) * x[perm]
+            target = mix[:, None] * target + (1 - mix[:, None]) * target[perm]
+
+        h = model.features(x)
+        logits = model.fc(h)
+        ce = soft_ce(logits, target)
+        out = {}
+
+        with torch.no_grad():
+            hd, ld = h.detach(), logits.detach()
+            p = torch.softmax(ld, 1)
+            fc = model.fc
+            if hp["meta_layers"] == "fc":
+                g_logits = (p - target) / B  # eps_i = 1 / B
+                W = fc.weight - alpha * self._lookahead_direction(fc.weight, g_logits.T @ hd)
+                b = fc.bias - alpha * self._lookahead_direction(fc.bias, g_logits.sum(0))
+                ce_after = soft_ce(hd @ W.T + b, target)
+                if active:
+                    grad, meta_loss = closed_form_eps_grad(hd, p, target, reward, t_r, W, b, alpha)
+            margin = ce.detach() - ce_after if hp["meta_layers"] == "fc" else None
+        if hp["meta_layers"] != "fc":
+            grad, meta_loss, ce_after = self._deep_eps_grad(x, target,
+                                                            ce, reward if active else None,
+                                                            t_r if active else None, active)
+            margin = ce.detach() - ce_after
+        self._update_scores(batch.idx, ld, target, batch.y, margin)
+
+        if active:
+            if hp["normalize"] == "clip":
+                w = (-grad).clamp_min(0)
+            else:
+                raw = 1.0 / B - grad
+                w = raw - raw.min() + 1.0 / B
+            w = w / (w.sum() + 1e-5)
+            out["meta_loss"] = meta_loss.item()
+        else:
+            w = torch.full((B,), 1.0 / B, device=ce.device, dtype=ce.dtype)
+        loss = (w * ce).sum()
+
+        if hp["relabel"]:
+            ema = self.ema_logits[batch.idx]
+            ema = ema * torch.rsqrt(ema.pow(2).mean() + 1e-8)  # RMS-normalised over the batch
+            if active:
+                relabel = soft_ce(logits, torch.softmax(ema, 1)).mean()
+                loss = loss + hp["relabel_weight"] * relabel
+                out["relabel_loss"] = relabel.item()
+            h_ = hp["relabel_history"]
+            self.ema_logits[batch.idx] = h_ * ema + (1 - h_) * logits.detach()
+
+        self.sgd_step(loss)
+        out.update(loss=loss.item(), margin=margin.mean().item())
+        if active:
+            out["weights"] = w.detach()
+        return out
+
+    # ---------------------------------------------------------------- deeper meta layers
+    def _deep_eps_grad(self, x, target, ce, x_r, t_r, active):
+        """Look-ahead on the last ``meta_layers`` parameter tensors (or "all") with torch.func.
+
+        At eps = 1/B: d L_meta(theta') / d eps_i = -alpha * grad CE_i(theta) . grad L_meta(theta'),
+        the per-sample products taken as one jvp of the per-sample losses."""
+        from torch.func import functional_call, grad as fgrad, jvp
+
+        model, hp, B = self.model, self.hp, len(ce)
+        named = list(model.named_parameters())
+        k = len(named) if hp["meta_layers"] == "all" else int(hp["meta_layers"])
+        meta = named[-k:]
+        names = [n for n, _ in meta]
+        g = torch.autograd.grad(ce.sum() / B, [q for _, q in meta], retain_graph=True)
+        theta = {n: q.detach() for n, q in meta}
+        theta_la = {n: q.detach() - hp["alpha"] * self._lookahead_direction(q, gi.detach())
+                    for (n, q), gi in zip(meta, g)}
+        rest = {n: q.detach() for n, q in named if n not in theta}
+        rest.update(dict(model.named_buffers()))
+        call = lambda params, inp: functional_call(model, {**rest, **params}, (inp,))
+        with frozen_bn_stats(model):
+            with torch.no_grad():
+                ce_after = soft_ce(call(theta_la, x), target)
+            if not active:
+                return None, None, ce_after
+            meta_fn = lambda params: soft_ce(call(params, x_r), t_r).mean()
+            G = fgrad(meta_fn)(theta_la)
+            with torch.no_grad():
+                meta_loss = meta_fn(theta_la)
+            per_sample = lambda params: soft_ce(call(params, x), target)
+            _, dots = jvp(per_sample, (theta,), ({n: G[n] for n in names},))
+        return -hp["alpha"] * dots.detach(), meta_loss, ce_after
+
+
+class FSRDeferred(FSR):
+    """FSR-DF, the paper's long-tail setting: re-weighting starts at the first learning-rate
+    decay (160 of 200 epochs in the long-tail schedule), shift normalisation, |R| = 3k,
+    q = 800, label smoothing 0.1, no re-labelling or MixUp."""
+
+    defaults = {**FSR.defaults, "warmup_epochs": "lr_decay", "normalize": "shift",
+                "dictionary_size": 3000, "reward_batch": 800, "label_smoothing": 0.1,
+                "relabel": False, "mixup": False}

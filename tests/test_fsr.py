@@ -1,0 +1,157 @@
+"""FSR: closed-form eps-gradient, dictionary, weight normalisation, an end-to-end run."""
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bench.harness import train
+from bench.models import build_model
+from methods import METHODS, Batch, Context, StepInfo
+from methods.fsr import FSR, closed_form_eps_grad, eval_mode, soft_ce
+
+
+def make_ctx(n=200, C=4, shape=(1, 16), dtype=torch.float32, **kw):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, *shape, generator=g, dtype=dtype)
+    y = torch.arange(n) % C
+    return Context(num_classes=C, class_counts=torch.bincount(y, minlength=C), num_train=n, epochs=4,
+                   steps_per_epoch=n // 20, batch_size=20, train_x=x, train_y=y, generator=g, **kw)
+
+
+def make_fsr(dtype=torch.float32, **hp):
+    ctx = make_ctx(dtype=dtype)
+    model = build_model("small_cnn", (1, 16), 4).to(dtype)
+    hp = {"dictionary_size": 40, "reward_batch": 8, "dictionary_max_fraction": 1.0, "warmup_epochs": 0,
+          "mixup": False, "relabel": False, **hp}
+    return FSR(model, ctx, **hp), ctx
+
+
+def batch_of(ctx, lo=0, hi=20):
+    idx = torch.arange(lo, hi)
+    return Batch(ctx.train_x[idx], ctx.train_y[idx], idx)
+
+
+def explicit_eps_grad(m, batch, x_r, y_r):
+    """Autograd through an explicit look-ahead of the last layer (momentum buffer and weight
+    decay folded in as the method does), BatchNorm as in the method's step."""
+    model, B, alpha = m.model, len(batch.y), m.hp["alpha"]
+    with torch.no_grad(), eval_mode(model):
+        h_r = model.features(x_r)
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        h = model.features(batch.x)
+    model.load_state_dict(saved)  # the forward above must not count twice in the running statistics
+    eps = torch.full((B,), 1.0 / B, dtype=h.dtype, requires_grad=True)
+    W, b = model.fc.weight.detach().requires_grad_(), model.fc.bias.detach().requires_grad_()
+    ce = F.cross_entropy(h @ W.T + b, batch.y, reduction="none")
+    gW, gb = torch.autograd.grad((eps * ce).sum(), (W, b), create_graph=True)
+    group = m.opt.param_groups[0]
+    extra = lambda p: group["weight_decay"] * p.detach() + group["momentum"] * m.opt.state[p]["momentum_buffer"]
+    W2 = W - alpha * (gW + extra(model.fc.weight))
+    b2 = b - alpha * (gb + extra(model.fc.bias))
+    meta = F.cross_entropy(h_r @ W2.T + b2, y_r)
+    return torch.autograd.grad(meta, eps)[0]
+
+
+def test_closed_form_matches_autograd_float64():
+    torch.manual_seed(0)
+    m, ctx = make_fsr(torch.float64, normalize="shift")
+    info = StepInfo(0, 0, 0.1, 4, 10)
+    m.update(batch_of(ctx, 20, 40), info)  # one real step: a momentum buffer and moved BN statistics
+    batch = batch_of(ctx)
+    state = m.gen.get_state()
+    x_r, y_r = m.reward_batch()
+    m.gen.set_state(state)
+    expected = explicit_eps_grad(m, batch, x_r, y_r)
+    captured = {}
+    orig = closed_form_eps_grad
+
+    import methods.fsr as fsr_mod
+    def spy(*a):
+        captured["grad"], loss = orig(*a)
+        return captured["grad"], loss
+    fsr_mod.closed_form_eps_grad = spy
+    try:
+        out = m.update(batch, info)
+    finally:
+        fsr_mod.closed_form_eps_grad = orig
+    rel = (captured["grad"] - expected).norm() / expected.norm()
+    assert rel <= 1e-5, rel
+    # shift normalisation of that gradient
+    raw = 1.0 / 20 - expected
+    w = raw - raw.min() + 1.0 / 20
+    torch.testing.assert_close(out["weights"], w / (w.sum() + 1e-5), rtol=1e-6, atol=1e-9)
+
+
+def test_deeper_meta_layers_reduce_to_closed_form():
+    """meta_layers=2 (fc weight and bias through torch.func) equals the closed form."""
+    weights = []
+    for layers in ("fc", 2):
+        torch.manual_seed(0)
+        m, ctx = make_fsr(torch.float64, meta_layers=layers, reward_bn="batch")
+        info = StepInfo(0, 0, 0.1, 4, 10)
+        m.update(batch_of(ctx, 20, 40), info)
+        weights.append(m.update(batch_of(ctx), info)["weights"])
+    torch.testing.assert_close(weights[0], weights[1], rtol=1e-7, atol=1e-10)
+    m, ctx = make_fsr(meta_layers="all")
+    assert "weights" in m.update(batch_of(ctx), StepInfo(0, 0, 0.1, 4, 10))
+
+
+def test_clip_weights_zero_and_normalised():
+    m, ctx = make_fsr()
+    info = StepInfo(0, 0, 0.1, 4, 10)
+    for s in range(3):
+        w = m.update(batch_of(ctx, 20 * s, 20 * s + 20), info)["weights"]
+        assert (w >= 0).all()
+        assert w.sum() == pytest.approx(1.0, abs=1e-3) or w.sum() == 0
+
+
+def test_warmup_returns_no_weights_but_updates_scores():
+    m, ctx = make_fsr(warmup_epochs=2)
+    out = m.update(batch_of(ctx), StepInfo(0, 0, 0.1, 4, 10))
+    assert "weights" not in out
+    assert m.seen[:20].all() and not m.seen[20:].any() and (m.score[:20] != 0).any()
+    out = m.update(batch_of(ctx), StepInfo(2, 20, 0.1, 4, 10))
+    assert "weights" in out
+
+
+def test_dictionary_balanced_and_pure():
+    m, ctx = make_fsr()
+    clean = torch.rand(ctx.num_train, generator=torch.Generator().manual_seed(1)) > 0.4
+    m.score[:] = clean.float() + 0.01 * torch.rand(ctx.num_train)
+    m.seen[:] = True
+    d = m.on_epoch_end(0)["dictionary"]
+    counts = torch.bincount(ctx.train_y[d], minlength=ctx.num_classes)
+    assert (counts == m.per_class).all() and len(d) == 40
+    assert clean[d].float().mean() == 1.0  # purity against the true labels
+    assert len(set(d.tolist())) == len(d)
+
+
+def test_small_class_warns_and_replaces():
+    ctx = make_ctx()
+    ctx.train_y = ctx.train_y.clone()
+    ctx.train_y[ctx.train_y == 3] = 0
+    ctx.train_y[3] = 3  # class 3 has one sample
+    with pytest.warns(UserWarning, match="replacement"):
+        m = FSR(build_model("small_cnn", (1, 16), 4), ctx, dictionary_size=40, dictionary_max_fraction=1.0)
+    assert (m.dictionary[3] == 3).all()
+
+
+def test_registry_and_deferred():
+    assert METHODS["fsr"] is FSR and issubclass(METHODS["fsr_df"], FSR)
+    ctx = make_ctx()
+    m = METHODS["fsr_df"](build_model("small_cnn", (1, 16), 4), ctx, dictionary_max_fraction=1.0)
+    assert "weights" not in m.update(batch_of(ctx), StepInfo(0, 0, 0.1, 4, 10))
+    assert "weights" in m.update(batch_of(ctx), StepInfo(3, 30, 0.001, 4, 10))  # after the first decay
+
+
+@pytest.mark.parametrize("pusher", ["meta_margin", "neg_loss", "max_margin", "forgetting", "aum"])
+def test_end_to_end(pusher):
+    hp = dict(warmup_epochs=1, pusher=pusher)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = train(dict(dataset="mnist1d", corruption="uniform:0.4", method="fsr", epochs=2, train_limit=600,
+                       hparams=hp))
+    assert 0 <= r["dict_purity"] <= 1 and 0 <= r["zero_weight_ratio"] <= 1
+    assert r["test_acc"] > 0.1
