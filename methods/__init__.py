@@ -4,11 +4,18 @@ A new method is one new file plus one line in METHODS.
 """
 from .base import Batch, Context, Method, StepInfo
 from .cb import ClassBalanced
+from .fsr import FSR, FSRDeferred
+from .l2r import L2R
+from .mwn import MWN
 from .softmax import Softmax
 
 METHODS: dict[str, type[Method]] = {
     "softmax": Softmax,
     "cb": ClassBalanced,
+    "fsr": FSR,
+    "fsr_df": FSRDeferred,
+    "l2r": L2R,
+    "mwn": MWN,
 }
 
 

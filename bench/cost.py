@@ -1,0 +1,379 @@
+"""Per-step cost of a method: median seconds per training step and peak memory, on fixed
+synthetic inputs, each also as a ratio to plain softmax on the same network and batch.
+
+Two entry points:
+
+- ``measure(config) -> dict``: one method in this process (the Ray ``cost`` suite runs each
+  trial in a fresh process, which is what makes its memory figure honest on a CPU).
+- ``compare(methods, model, ...) -> dict``: several methods interleaved round-robin in ONE
+  process (timing drift and neighbours' load hit every method alike), medians and ratios to
+  softmax; ``format_table`` prints it. ``python -m bench.cost [model] [methods...]`` runs it.
+
+What is timed is ``method.update(batch, info)``, one whole optimisation step, on batches cut
+from a synthetic training set resident on the device (no augmentation, no data loading).
+Methods with a warm-up phase (FSR's ``warmup_epochs``) are measured in their active phase:
+``warmup_epochs=0`` unless the config's hparams say otherwise. Epoch-end work (FSR's
+dictionary refresh) is not part of a step and is not timed.
+"""
+from __future__ import annotations
+
+import math
+import re
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from methods import METHODS, Batch, Context, StepInfo, get_method_class
+
+from .harness import StepTimer, resolve_device
+from .models import build_model
+
+# Input shapes by network when the config names none: the small nets take MNIST-1D (1 x 40),
+# the CIFAR nets 3 x 32 x 32.
+DEFAULT_SHAPES = {"small_cnn": (1, 40), "mlp": (1, 40), "resnet32": (3, 32, 32),
+                  "wrn28_10": (3, 32, 32), "wrn28_2": (3, 32, 32)}
+
+# (input_shape, num_classes) of the registered data sets, so a suite's config can name one
+# instead of giving both (nothing is loaded: the inputs are synthetic anyway).
+DATASET_SHAPES = {"mnist1d": ((1, 40), 10), "digits": ((1, 8, 8), 10),
+                  "cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100)}
+
+DEFAULTS = dict(
+    model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
+    method="softmax", hparams={}, reward_per_class=10, num_train=None,
+    steps=15, warmup=3, device="auto", seed=0, threads=None,
+    optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
+)
+
+
+# ------------------------------------------------------------------------------- memory
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            m = re.search(rf"^{field}:\s+(\d+)\s+kB", f.read(), re.M)
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def _reset_peak_rss() -> bool:
+    """Linux >= 4.0: writing 5 to /proc/self/clear_refs resets the resident high-water mark
+    (VmHWM, which ru_maxrss reads) to the current RSS. False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class MemoryProbe:
+    """Peak memory over a window of steps.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` at ``start``
+    (absolute: model, optimiser state and resident data included).
+    CPU: growth of the peak resident set size (ru_maxrss, KiB on Linux) over the window,
+    relative to the RSS at ``start``. The high-water mark is reset at ``start`` where Linux
+    allows it (``mode="rss_hwm_reset"``), so each method of a sequence gets its own peak;
+    where it cannot be reset (``mode="rss_maxrss_growth"``) only the growth above the
+    process's earlier peak is seen: meaningful for the first measurement of a process only
+    (the cost suite runs each trial in a fresh process). Freed memory the allocator keeps is
+    part of the RSS, so a second window in the same process under-reads the growth."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def start(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.mode = "cuda_max_allocated"
+            self.baseline_kib = torch.cuda.memory_allocated(self.device) / 1024
+            return
+        self.mode = "rss_hwm_reset" if _reset_peak_rss() else "rss_maxrss_growth"
+        rss = _proc_status_kib("VmRSS")
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # Without a reset the peak cannot go below the earlier maximum: measure from it.
+        self.baseline_kib = maxrss if (self.mode == "rss_maxrss_growth" or rss is None) else rss
+
+    def stop(self) -> dict:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+            return dict(peak_mem_mb=peak, mem_baseline_mb=self.baseline_kib / 1024, mem_mode=self.mode)
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return dict(peak_mem_mb=max(0.0, (peak_kib - self.baseline_kib) / 1024),
+                    mem_baseline_mb=self.baseline_kib / 1024, mem_mode=self.mode)
+
+
+# ------------------------------------------------------------------------------- setup
+def _config(config: dict, strict: bool = True) -> dict:
+    unknown = set(config) - set(DEFAULTS)
+    if unknown and strict:
+        raise ValueError(f"bench.cost: unknown config key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
+    if cfg["dataset"] is not None:
+        if cfg["dataset"] not in DATASET_SHAPES:
+            raise ValueError(f"bench.cost: no shape known for data set {cfg['dataset']!r}; "
+                             f"give input_shape and num_classes (known: {', '.join(DATASET_SHAPES)})")
+        shape, classes = DATASET_SHAPES[cfg["dataset"]]
+        cfg["input_shape"] = cfg["input_shape"] or shape
+        cfg["num_classes"] = cfg["num_classes"] or classes
+    if cfg["input_shape"] is None:
+        if cfg["model"] not in DEFAULT_SHAPES:
+            raise ValueError(f"bench.cost: give input_shape for model {cfg['model']!r}")
+        cfg["input_shape"] = DEFAULT_SHAPES[cfg["model"]]
+    cfg["num_classes"] = int(cfg["num_classes"] or 10)
+    cfg["input_shape"] = tuple(int(s) for s in cfg["input_shape"])
+    return cfg
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+
+
+@dataclass
+class StepRunner:
+    """A built method on fixed synthetic data; ``step()`` runs one ``method.update`` on the
+    next fixed batch (cycling), ``sync()`` waits for the device."""
+
+    name: str
+    method: object
+    batches: list
+    device: torch.device
+    steps_per_epoch: int
+    epochs: int
+    lr: float
+    step_count: int = 0
+
+    def step(self) -> dict:
+        b = self.batches[self.step_count % len(self.batches)]
+        info = StepInfo(epoch=self.step_count // self.steps_per_epoch, step=self.step_count, lr=self.lr,
+                        epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+        self.step_count += 1
+        return self.method.update(b, info)
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def make_runner(config: dict, strict: bool = True) -> StepRunner:
+    """Build model, synthetic data, Context and method for ``config`` (keys as ``measure``)."""
+    cfg = _config(config, strict)
+    device = resolve_device(cfg["device"])
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    seed, C, B = int(cfg["seed"]), int(cfg["num_classes"]), int(cfg["batch_size"])
+    cls = get_method_class(cfg["method"])
+    hparams = dict(cfg["hparams"])
+    if "warmup_epochs" in cls.defaults:      # time the active (re-weighting) step, not the warm-up
+        hparams.setdefault("warmup_epochs", 0)
+
+    gen = torch.Generator().manual_seed(seed)
+    # Enough training samples for several distinct batches and for FSR's dictionary/reward draw.
+    q = int(hparams.get("reward_batch", cls.defaults.get("reward_batch", 0)) or 0)
+    n = int(cfg["num_train"] or max(10 * B, 10 * q, 20 * C))
+    shape = cfg["input_shape"]
+    x = torch.randn(n, *shape, generator=gen)
+    y = torch.arange(n) % C                    # balanced observed labels ...
+    y = y[torch.randperm(n, generator=gen)]    # ... in random order
+    nr = int(cfg["reward_per_class"]) * C
+    xr = torch.randn(nr, *shape, generator=gen)
+    yr = torch.arange(nr) % C
+    x, y, xr, yr = x.to(device), y.to(device), xr.to(device), yr.to(device)
+
+    torch.manual_seed(seed)                    # same initial weights for every method
+    model = build_model(cfg["model"], shape, C).to(device)
+    model.train()
+    steps_per_epoch = max(1, n // B)
+    epochs = 10**6                             # no schedule ends inside a measurement
+    ctx = Context(num_classes=C, class_counts=torch.bincount(y, minlength=C).cpu(), num_train=n,
+                  epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=B, optim=dict(cfg["optim"]),
+                  train_x=x, train_y=y, reward_x=xr if nr else None, reward_y=yr if nr else None,
+                  generator=torch.Generator().manual_seed(seed), device=device)
+    method = cls(model, ctx, **hparams)
+    batches = []
+    for i in range(steps_per_epoch):
+        idx = torch.arange(i * B, (i + 1) * B, device=device)
+        batches.append(Batch(x[i * B:(i + 1) * B], y[i * B:(i + 1) * B], idx))
+    return StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
+                      float(cfg["optim"]["lr"]))
+
+
+def _summary(times: list[float]) -> dict:
+    if not times:
+        return dict(step_time_s=math.nan, step_time_iqr_s=math.nan)
+    q75, q25 = np.percentile(times, [75, 25])
+    return dict(step_time_s=statistics.median(times), step_time_iqr_s=float(q75 - q25))
+
+
+def _timed(runner: StepRunner, steps: int, cpu_times: list | None = None) -> list[float]:
+    """Wall seconds of ``steps`` steps (host clock on CPU, CUDA events on GPU); on CPU also
+    appends each step's process CPU seconds (all threads) to ``cpu_times``."""
+    timer = StepTimer(runner.device)
+    for _ in range(steps):
+        c0 = time.process_time()
+        t0 = timer.start()
+        out = runner.step()
+        timer.stop(t0)
+        if cpu_times is not None and runner.device.type == "cpu":
+            cpu_times.append(time.process_time() - c0)
+        for k, v in out.items():
+            if k != "weights" and not math.isfinite(v):
+                raise FloatingPointError(f"{runner.name}: {k} is {v} at step {runner.step_count}")
+    timer.flush()
+    return timer.times
+
+
+# ------------------------------------------------------------------------------- measure
+def measure(config: dict, strict: bool = True) -> dict:
+    """Median seconds per training step and peak memory of one method on fixed synthetic data.
+
+    Config keys (all optional; unknown keys are an error, or ignored with ``strict=False``,
+    e.g. for a whole trial config):
+      model            network name of bench.models (default "small_cnn")
+      dataset          a registered data set's name, for its shape and class count only
+                       (mnist1d, digits, cifar10, cifar100; nothing is loaded)
+      input_shape      per-sample shape; default from dataset, else by model:
+                       (1, 40) small nets, (3, 32, 32) CIFAR nets
+      num_classes      C (default from dataset, else 10)
+      batch_size       B (default 100)
+      method           registry name (default "softmax")
+      hparams          the method's hyper-parameters (dict). FSR-like methods get
+                       warmup_epochs=0 unless given, so the re-weighting step is what is timed
+                       (L2R reward batch: reward_batch_size, default 100; MWN: meta_batch_size,
+                       default 100; FSR: reward_batch q, default 200)
+      reward_per_class clean reward-set size per class (default 10, i.e. 100 samples at C=10)
+      num_train        synthetic training-set size (default max(10 B, 10 q, 20 C))
+      steps, warmup    timed steps (default 15) after untimed warm-up steps (default 3)
+      device           "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+      seed             data, initial weights and the methods' generators (default 0)
+      threads          torch.set_num_threads(threads) before building; process-wide and left
+                       so (default None: leave the process's setting)
+      optim            SGD settings (default lr 0.1, momentum 0.9, weight decay 5e-4)
+
+    Returns a flat dict: step_time_s (median of the timed steps), step_time_iqr_s,
+    peak_mem_mb (CUDA: max_memory_allocated over warm-up + timed steps; CPU: growth of the
+    peak resident set over them relative to the RSS just before the first step, see
+    MemoryProbe for the caveats), mem_baseline_mb, mem_mode, device (name), method, model,
+    input_shape, num_classes, batch_size, steps, warmup, num_params, wall_s.
+    Timing: host clock on CPU; CUDA events read after one synchronisation on GPU.
+    """
+    wall0 = time.perf_counter()
+    cfg = _config(config, strict)
+    runner = make_runner(cfg)
+    probe = MemoryProbe(runner.device)
+    probe.start()
+    for _ in range(int(cfg["warmup"])):
+        runner.step()
+    runner.sync()
+    cpu: list[float] = []
+    times = _timed(runner, int(cfg["steps"]), cpu)
+    mem = probe.stop()
+    return dict(**_summary(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem, device=device_name(runner.device), method=cfg["method"],
+                model=cfg["model"], input_shape=list(cfg["input_shape"]), num_classes=cfg["num_classes"],
+                batch_size=int(cfg["batch_size"]), steps=len(times),
+                warmup=int(cfg["warmup"]), num_params=sum(p.numel() for p in runner.method.model.parameters()),
+                wall_s=time.perf_counter() - wall0)
+
+
+# ------------------------------------------------------------------------------- compare
+def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps: int = 5,
+            warmup: int = 2, repeats: int = 3, hparams: dict | None = None, baseline: str = "softmax",
+            **config) -> dict:
+    """Several methods interleaved round-robin in ONE process: every method is built, warmed
+    up (``warmup`` steps each), then ``repeats`` rounds each run ``steps`` timed steps of
+    every method in turn. ``methods``: registry names (default: all registered); the
+    baseline is always added. ``hparams``: {method: {...}}; further keyword arguments are
+    ``measure`` config keys (input_shape, num_classes, reward_per_class, device, seed, ...).
+    A method that cannot be built is reported under ``skipped`` with the reason.
+
+    Returns {"config": ..., "device": ..., "threads": ..., "baseline": ..., "skipped": {name: reason},
+    "methods": {name: {step_time_s, step_time_iqr_s, ratio, ratio_pooled, round_ratios,
+    round_medians}}}: ``ratio`` is the median over rounds of (the method's round median /
+    the baseline's round median), ``ratio_pooled`` the pooled median over the baseline's.
+    """
+    names = list(METHODS) if methods is None else list(methods)
+    if baseline not in names:
+        names.insert(0, baseline)
+    hparams = hparams or {}
+    base_cfg = dict(config, model=model, batch_size=batch_size)
+    runners, skipped = {}, {}
+    for name in names:
+        try:
+            runners[name] = make_runner(dict(base_cfg, method=name, hparams=hparams.get(name, {})))
+        except Exception as e:  # noqa: BLE001 (reported, not raised: one broken method must not hide the rest)
+            skipped[name] = f"{type(e).__name__}: {e}"
+    if baseline not in runners:
+        raise RuntimeError(f"bench.cost.compare: the baseline {baseline!r} cannot be built: {skipped[baseline]}")
+    for name, r in list(runners.items()):
+        try:
+            for _ in range(warmup):
+                r.step()
+            r.sync()
+        except Exception as e:  # noqa: BLE001
+            skipped[name] = f"{type(e).__name__} in a step: {e}"
+            del runners[name]
+    times = {n: [] for n in runners}
+    cpu = {n: [] for n in runners}
+    rounds = {n: [] for n in runners}
+    cpu_rounds = {n: [] for n in runners}
+    for _ in range(repeats):
+        for name, r in runners.items():
+            c: list[float] = []
+            t = _timed(r, steps, c)
+            times[name] += t
+            cpu[name] += c
+            rounds[name].append(statistics.median(t))
+            cpu_rounds[name].append(statistics.median(c) if c else math.nan)
+    b_all, b_rounds = statistics.median(times[baseline]), rounds[baseline]
+    out = {}
+    for name in runners:
+        rr = [m / b for m, b in zip(rounds[name], b_rounds)]
+        cr = [m / b for m, b in zip(cpu_rounds[name], cpu_rounds[baseline])]
+        has_cpu = bool(cpu[name])
+        out[name] = dict(**_summary(times[name]), ratio=statistics.median(rr),
+                         ratio_pooled=statistics.median(times[name]) / b_all,
+                         round_ratios=rr, round_medians=rounds[name],
+                         cpu_time_s=statistics.median(cpu[name]) if has_cpu else math.nan,
+                         cpu_ratio=statistics.median(cr) if has_cpu else math.nan,
+                         cpu_ratio_pooled=(statistics.median(cpu[name]) / statistics.median(cpu[baseline])
+                                           if has_cpu else math.nan))
+    device = next(iter(runners.values())).device
+    return dict(config=dict(base_cfg, steps=steps, warmup=warmup, repeats=repeats, hparams=hparams),
+                device=device_name(device), threads=torch.get_num_threads(), baseline=baseline,
+                methods=out, skipped=skipped)
+
+
+def format_table(result: dict) -> str:
+    """The comparison as text: wall-clock median and IQR per step, the ratio to the baseline
+    (median over rounds), the same ratio on process CPU time (CPU only), per-round ratios."""
+    cfg, base = result["config"], result["baseline"]
+    lines = [f"per-step cost, {cfg['model']} B={cfg['batch_size']} on {result['device']} "
+             f"({result.get('threads', '?')} threads), {cfg['repeats']} interleaved rounds x {cfg['steps']} steps",
+             f"{'method':<10} {'median s':>10} {'iqr s':>9} {'x ' + base:>10} {'cpu x':>7}   wall ratio per round"]
+    for name, m in result["methods"].items():
+        rr = ", ".join(f"{r:.2f}" for r in m["round_ratios"])
+        lines.append(f"{name:<10} {m['step_time_s']:>10.4f} {m['step_time_iqr_s']:>9.4f} {m['ratio']:>10.2f} "
+                     f"{m['cpu_ratio']:>7.2f}   {rr}")
+    for name, why in result["skipped"].items():
+        lines.append(f"{name:<10} skipped: {why}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    model = argv.pop(0) if argv else "small_cnn"
+    res = compare(argv or None, model=model)
+    print(format_table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
