@@ -69,8 +69,8 @@ def make_row(cfg: dict, result: dict) -> dict:
 class StoreCallback(tune.Callback):
     """Tune callback (driver side): one row per finished trial, one progress line each."""
 
-    def __init__(self, out_dir, total: int, stream=sys.stdout):
-        self.out_dir, self.total, self.stream = out_dir, total, stream
+    def __init__(self, out_dir, total: int):
+        self.out_dir, self.total = out_dir, total
         self.done = self.failed = 0
         self.t0 = time.time()
         self.started: dict[str, float] = {}
@@ -92,7 +92,7 @@ class StoreCallback(tune.Callback):
             what = f"FAILED {str(result.get('error', ''))[:120]}"
         print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {cfg['variant']:<12} {cfg['corruption']:<16} "
               f"seed {cfg['seed']}  {what}  ({row.get('wall_s', 0):.0f}s)  "
-              f"elapsed {_fmt_secs(elapsed)}, ETA {_fmt_secs(eta)}", file=self.stream, flush=True)
+              f"elapsed {_fmt_secs(elapsed)}, ETA {_fmt_secs(eta)}", file=sys.stdout, flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.started[trial.trial_id] = time.time()
@@ -111,6 +111,23 @@ class StoreCallback(tune.Callback):
         self._record(trial, {"status": "failed", "error": error})
 
 
+def ray_init_kwargs(address=None, num_cpus=None, gpus_per_trial=0.0, verbose=False) -> dict:
+    """How the driver starts (or joins) Ray. Workers get this project's root first on their
+    PYTHONPATH, so they import its ``datasets``/``methods``/``bench``, never a same-named package
+    installed elsewhere (Hugging Face's ``datasets``)."""
+    env_path = os.environ.get("PYTHONPATH", "")
+    kwargs = dict(include_dashboard=False, log_to_driver=verbose,
+                  logging_level=logging.INFO if verbose else logging.ERROR,
+                  runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (PROJECT_ROOT, env_path) if p)}})
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["num_cpus"] = num_cpus or os.cpu_count()
+        if not gpus_per_trial:
+            kwargs["num_gpus"] = 0
+    return kwargs
+
+
 def _dirname(trial) -> str:
     cfg = trial.config["trial"]
     return f"{cfg['trial_id']}-{cfg['variant']}-{cfg['corruption']}-s{cfg['seed']}".replace(":", "_")
@@ -126,19 +143,9 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
     callback = StoreCallback(out_dir, len(trials))
     if not trials:
         return callback
-    pythonpath = os.pathsep.join(p for p in (PROJECT_ROOT, os.environ.get("PYTHONPATH", "")) if p)
-    init = dict(include_dashboard=False, log_to_driver=verbose,
-                logging_level=logging.INFO if verbose else logging.ERROR,
-                runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
-    if address:
-        init["address"] = address
-    else:
-        init["num_cpus"] = num_cpus or os.cpu_count()
-        if gpus_per_trial == 0:
-            init["num_gpus"] = 0
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(**init)
+        ray.init(**ray_init_kwargs(address, num_cpus, gpus_per_trial, verbose))
     try:
         resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
         tuner = tune.Tuner(

@@ -1,0 +1,63 @@
+"""The command line's contract: bad input is one line on stderr, exit status 2, nothing written."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.cli import main
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "--suite", "nope"], "unknown suite 'nope'"),
+    (["run", "--suite", "label_noise", "--profile", "huge"], "unknown profile 'huge'"),
+    (["run", "--suite", "label_noise", "--methods", "softmax,foo"], "unknown method 'foo'"),
+    (["run", "--suite", "label_noise", "--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["run", "--suite", "label_noise", "--corruptions", "uniform:1.5"], "noise ratio must lie in [0, 1]"),
+    (["run", "--suite", "label_noise", "--corruptions", "asym:-0.1"], "noise ratio must lie in [0, 1]"),
+    (["run", "--suite", "label_noise", "--seeds", "0"], "--seeds must be at least 1"),
+    (["run", "--suite", "label_noise", "--dataset", "cifar10", "--data-root", "{tmp}/nothing"], "--download"),
+    (["run"], "--suite"),
+    (["data", "--corruption", "lt:0.5"], "imbalance ratio must be"),
+    (["report", "--out", "{tmp}/empty"], "results.csv"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, needle):
+    out = tmp_path / "out"
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if argv[0] == "run":
+        argv += ["--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bench: error: ") and needle in err
+    assert not out.exists() and not (tmp_path / "empty").exists()
+
+
+def test_list_names_suites_methods_datasets_profiles(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for word in ("label_noise", "softmax", "cb", "mnist1d", "cifar10", "smoke", "quick", "paper"):
+        assert word in text
+
+
+def test_data_json_describes_the_embedded_set_offline():
+    proc = subprocess.run([sys.executable, "-m", "bench", "data", "--dataset", "mnist1d",
+                           "--corruption", "lt:50+uniform:0.2", "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    counts = info["true_class_counts"]
+    assert info["num_classes"] == 10 and sum(info["class_counts"]) == info["num_train"] == sum(counts)
+    assert counts[0] == max(counts) and counts[-1] == int(counts[0] / 50)   # exact exponential profile
+    assert 0.1 < info["realized_noise"] < 0.25                              # ~ 0.2 * 9 / 10
+
+
+def test_rerun_without_resume_refuses_to_duplicate(tmp_path, capsys):
+    from bench import store, suites
+
+    cfg = suites.expand(suites.SUITES["label_noise"], "smoke", methods=["softmax"], seeds=1)[0]
+    store.append_row(tmp_path, {"trial_id": cfg["trial_id"], "status": "ok"})
+    before = (tmp_path / "results.csv").read_text()
+    assert main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax",
+                 "--seeds", "1", "--out", str(tmp_path)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert (tmp_path / "results.csv").read_text() == before

@@ -1,0 +1,141 @@
+"""Real Ray Tune sweeps: rows in the store, failures recorded, project imports in workers,
+resume after the driver is killed with SIGKILL, and a sweep on a separately started cluster."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench import store, suites
+from bench.runner import run_trials
+
+pytestmark = pytest.mark.ray
+
+TINY = dict(dataset="digits", model="small_cnn", epochs=1, batch_size=100, corruption="uniform:0.2",
+            schedule=dict(name="constant"), suite="test", profile="smoke", variant="", seed=0,
+            timing_warmup_steps=1)
+
+
+def _trial(**kw):
+    cfg = {**TINY, **kw}
+    cfg["variant"] = cfg["variant"] or cfg["method"]
+    cfg["trial_id"] = suites.trial_id(cfg)
+    return cfg
+
+
+def test_sweep_records_finished_and_failed_trials(tmp_path, capsys):
+    trials = [_trial(method="softmax"), _trial(method="cb"), _trial(method="cb", hparams={"betta": 1})]
+    cb = run_trials(trials, tmp_path, name="t", num_cpus=2)
+    assert (cb.done, cb.failed) == (3, 1)
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(df["trial_id"]) == sorted(t["trial_id"] for t in trials)
+    ok, bad = df[df.status == "ok"], df[df.status == "failed"]
+    assert len(ok) == 2 and ok["test_acc"].between(0.05, 1).all() and (ok["realized_noise"] > 0).all()
+    assert len(bad) == 1 and "unknown hyper-parameter" in bad["error"].iloc[0]
+    assert set(ok["noise_type"]) == {"uniform"} and set(ok["noise_ratio"]) == {0.2}
+    trial_dirs = [p for p in (tmp_path / "ray" / "t").iterdir() if p.is_dir()]
+    assert len(trial_dirs) == 3 and all((d / "labels.npz").exists() for d in trial_dirs if "softmax" in d.name)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]
+    assert len(lines) == 3 and "ETA" in lines[-1] and any("FAILED" in ln for ln in lines)
+
+
+def test_ray_workers_import_this_projects_packages_first(tmp_path, monkeypatch):
+    """A foreign top-level 'datasets' (like Hugging Face's) on PYTHONPATH must not win in workers."""
+    import ray
+
+    import datasets
+    from bench.runner import ray_init_kwargs
+
+    fake = tmp_path / "foreign" / "datasets"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("FOREIGN = True\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake.parent))
+    ray.init(**ray_init_kwargs(num_cpus=1))
+    try:
+        @ray.remote
+        def where():
+            import datasets as d
+            import methods as m
+            return d.__file__, getattr(d, "IS_REWEIGHT_BENCH", False), m.__file__
+
+        file, ours, mfile = ray.get(where.remote())
+    finally:
+        ray.shutdown()
+    import methods
+    assert ours and Path(file).resolve() == Path(datasets.__file__).resolve()
+    assert Path(mfile).resolve() == Path(methods.__file__).resolve()
+
+
+def _bench(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
+
+
+def test_resume_after_kill_9_finishes_only_what_is_missing(tmp_path):
+    args = ["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax,cb",
+            "--seeds", "1", "--out", str(tmp_path)]
+    total = 8
+    proc = _bench(*args)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(store.read_rows(tmp_path)) < 2:
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)   # the driver only; Ray's own processes share its fate
+    proc.wait()
+    before = store.read_rows(tmp_path)
+    assert 2 <= len(before) < total, "the sweep should have been killed midway"
+
+    again = _bench(*args, "--resume")
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out
+    assert f"{total - len(before)} trial(s) to run, {len(before)} already finished" in out
+    rows = store.read_rows(tmp_path)
+    ids = [r["trial_id"] for r in rows]
+    assert len(rows) == total and len(set(ids)) == total and all(r["status"] == "ok" for r in rows)
+    assert rows[:len(before)] == before             # nothing finished was lost or rewritten
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sweep_on_an_existing_cluster(tmp_path):
+    ray_bin = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    port = _free_port()
+    temp_dir = tempfile.mkdtemp(prefix="rb-", dir="/tmp")   # short: Ray's socket paths must fit 107 bytes
+    # Keep every Ray address on loopback (Ray otherwise swaps 127.0.0.1 for the machine's own IP),
+    # and start this throw-away head without token authentication.
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+                             f"--port={port}", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false",
+                             f"--temp-dir={temp_dir}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**env, "RAY_AUTH_MODE": "disabled"})
+    try:
+        address = f"127.0.0.1:{port}"
+        deadline = time.time() + 120
+        while subprocess.run([ray_bin, "status", f"--address={address}"], env=env, capture_output=True).returncode:
+            assert head.poll() is None and time.time() < deadline, "the Ray head did not come up"
+            time.sleep(1)
+        proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax",
+                      "--seeds", "1", "--corruptions", "uniform:0.2", "--out", str(tmp_path / "out"),
+                      "--address", address, env=env)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+        df = pd.read_csv(tmp_path / "out" / "results.csv")
+        assert len(df) == 1 and df["status"].iloc[0] == "ok"
+    finally:  # stop the head this test started (its process group), by its own process id
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait(timeout=30)
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-f", temp_dir], capture_output=True, text=True).stdout
+    assert not left.strip(), f"Ray processes of the test cluster survived: {left}"
+    shutil.rmtree(temp_dir, ignore_errors=True)
