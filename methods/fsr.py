@@ -18,12 +18,28 @@ per observed class, the |R| / C samples of largest score. Before the warm-up end
 are 1/B, while the scores and the dictionary still update (the reward forward is skipped
 then: the margin does not depend on it).
 
+Meta-margin as the reference computes it (``margin="reference"``, the default; ieg/models/fsr.py,
+``train_step`` and ``meta_optimize``): "before" is the per-sample CE the look-ahead steps on,
+i.e. on the MIXED batch with its mixed targets at FC; "after" is the CE of the UN-MIXED batch
+with its hard observed labels (no smoothing) at FC' (the same backbone, only FC looks ahead).
+With MixUp this needs the un-mixed batch's features: one extra forward without gradient of the
+B un-mixed inputs, BatchNorm as ``reward_bn``. The reference forwards [reward; un-mixed] as one
+batch in training mode without updating the running statistics; ``reward_bn="batch"`` does the
+same (one forward of q + B); with "eval" the features do not depend on the batching, and two
+forwards (q, then B) are cheaper on CPU than one of q + B. Without MixUp it is free
+(the training features are reused). Why it matters: "before" then carries the MixUp cost while
+"after" does not, so margin ~ (mixed CE) - (own-label CE); a sample whose observed label the
+network does not fit (a noisy one) gets a large "after" CE and a negative margin.
+``margin="same_batch"`` keeps the earlier variant (both sides on the mixed batch and targets),
+whose margin is the look-ahead's loss drop alone and grows with the gradient norm, which is
+largest for noisy samples once the network starts to fit them.
+
 Choices where the reference (google-research/ieg) leaves room, all options here:
 - Reward samples are taken un-augmented from ``ctx.train_x`` (``reward_augment``); never mixed.
 - The reward forward uses BatchNorm in eval mode by default (running statistics, cheap, never
   updates them); ``reward_bn="batch"`` uses batch statistics without updating them.
-- With MixUp the look-ahead, margins and weights all use the mixed batch and its soft targets
-  (one forward of the training batch; the reference mixes the "before" side only).
+- With MixUp the look-ahead and weights use the mixed batch and its soft targets; the
+  reference margin's "after" side uses the un-mixed batch (above).
 - ``meta_layers`` other than "fc" (a count of last parameter tensors, or "all") uses
   torch.func: exact but a second forward of the training batch (paper Figure 4 right).
 """
@@ -100,6 +116,8 @@ class FSR(Method):
         "warmup_epochs": 20,       # E: int epochs, float in (0, 1) fraction of the run, or "lr_decay"
         "normalize": "clip",       # "clip" (noise) or "shift" (long tail)
         "pusher": "meta_margin",   # or neg_loss, max_margin, forgetting, aum
+        "margin": "reference",     # meta-margin "after" side: "reference" (un-mixed batch, hard
+                                   # labels) or "same_batch" (the mixed batch and targets)
         "relabel": True,           # momentum re-labelling loss after the warm-up
         "relabel_weight": 2.0,     # p
         "relabel_history": 0.1,    # weight on the history in the logit EMA
@@ -117,6 +135,8 @@ class FSR(Method):
             raise ValueError(f"fsr: normalize must be clip or shift, not {hp['normalize']!r}")
         if hp["pusher"] not in PUSHERS:
             raise ValueError(f"fsr: pusher must be one of {PUSHERS}, not {hp['pusher']!r}")
+        if hp["margin"] not in ("reference", "same_batch"):
+            raise ValueError(f"fsr: margin must be reference or same_batch, not {hp['margin']!r}")
         if hp["reward_bn"] not in ("eval", "batch"):
             raise ValueError("fsr: reward_bn must be eval or batch")
         if ctx.train_x is None or ctx.train_y is None:
@@ -228,15 +248,29 @@ class FSR(Method):
         active = self._active(info)
         B, alpha = len(batch.y), hp["alpha"]
 
-        reward = None
+        # The reference margin's "after" side: the un-mixed batch with hard labels. With MixUp
+        # its features need a forward of its own (no gradient), joined to the reward forward.
+        ref_margin = hp["pusher"] == "meta_margin" and hp["margin"] == "reference"
+        extra_fwd = ref_margin and hp["mixup"] and hp["meta_layers"] == "fc"
+        bn_ctx = lambda: eval_mode(model) if hp["reward_bn"] == "eval" else frozen_bn_stats(model)
+        reward = h_unmixed = None
         if active:  # before the training forward: keeps the allocator's pages warm (performance.md)
             x_r, y_r = self.reward_batch()
             t_r = smooth_onehot(y_r, C, hp["label_smoothing"], x_r.dtype)
             if hp["meta_layers"] == "fc":
-                with torch.no_grad(), (eval_mode(model) if hp["reward_bn"] == "eval" else frozen_bn_stats(model)):
-                    reward = model.features(x_r)
+                with torch.no_grad(), bn_ctx():
+                    if extra_fwd and hp["reward_bn"] == "batch":  # shared statistics, as the reference
+                        f = model.features(torch.cat([x_r, batch.x]))
+                        reward, h_unmixed = f[:len(x_r)], f[len(x_r):]
+                    else:  # eval BN: per-sample features, and two forwards beat one of q + B on CPU
+                        reward = model.features(x_r)
+                        h_unmixed = model.features(batch.x) if extra_fwd else None
             else:
                 reward = x_r
+        elif extra_fwd:
+            with torch.no_grad(), bn_ctx():
+                h_unmixed = model.features(batch.x)
+        x_after, t_after = batch.x, F.one_hot(batch.y, C).to(batch.x.dtype)
 
         x, target = batch.x, smooth_onehot(batch.y, C, hp["label_smoothing"], batch.x.dtype)
         if hp["mixup"]:
@@ -259,14 +293,17 @@ class FSR(Method):
                 g_logits = (p - target) / B  # eps_i = 1 / B
                 W = fc.weight - alpha * self._lookahead_direction(fc.weight, g_logits.T @ hd)
                 b = fc.bias - alpha * self._lookahead_direction(fc.bias, g_logits.sum(0))
-                ce_after = soft_ce(hd @ W.T + b, target)
+                if ref_margin:
+                    ce_after = soft_ce((hd if h_unmixed is None else h_unmixed) @ W.T + b, t_after)
+                else:
+                    ce_after = soft_ce(hd @ W.T + b, target)
                 if active:
                     grad, meta_loss = closed_form_eps_grad(hd, p, target, reward, t_r, W, b, alpha)
             margin = ce.detach() - ce_after if hp["meta_layers"] == "fc" else None
         if hp["meta_layers"] != "fc":
-            grad, meta_loss, ce_after = self._deep_eps_grad(x, target,
-                                                            ce, reward if active else None,
-                                                            t_r if active else None, active)
+            after = (x_after, t_after) if ref_margin else (x, target)
+            grad, meta_loss, ce_after = self._deep_eps_grad(x, target, ce, reward if active else None,
+                                                            t_r if active else None, active, *after)
             margin = ce.detach() - ce_after
         self._update_scores(batch.idx, ld, target, batch.y, margin)
 
@@ -299,7 +336,7 @@ class FSR(Method):
         return out
 
     # ---------------------------------------------------------------- deeper meta layers
-    def _deep_eps_grad(self, x, target, ce, x_r, t_r, active):
+    def _deep_eps_grad(self, x, target, ce, x_r, t_r, active, x_after, t_after):
         """Look-ahead on the last ``meta_layers`` parameter tensors (or "all") with torch.func.
 
         At eps = 1/B: d L_meta(theta') / d eps_i = -alpha * grad CE_i(theta) . grad L_meta(theta'),
@@ -320,7 +357,7 @@ class FSR(Method):
         call = lambda params, inp: functional_call(model, {**rest, **params}, (inp,))
         with frozen_bn_stats(model):
             with torch.no_grad():
-                ce_after = soft_ce(call(theta_la, x), target)
+                ce_after = soft_ce(call(theta_la, x_after), t_after)
             if not active:
                 return None, None, ce_after
             meta_fn = lambda params: soft_ce(call(params, x_r), t_r).mean()

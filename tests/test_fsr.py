@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from bench.harness import train
 from bench.models import build_model
 from methods import METHODS, Batch, Context, StepInfo
-from methods.fsr import FSR, closed_form_eps_grad, eval_mode, soft_ce
+from methods.fsr import FSR, closed_form_eps_grad, eval_mode, frozen_bn_stats, soft_ce
 
 
 def make_ctx(n=200, C=4, shape=(1, 16), dtype=torch.float32, **kw):
@@ -155,3 +155,76 @@ def test_end_to_end(pusher):
                        hparams=hp))
     assert 0 <= r["dict_purity"] <= 1 and 0 <= r["zero_weight_ratio"] <= 1
     assert r["test_acc"] > 0.1
+
+
+def explicit_reference_margin(m, batch, u, perm, same_batch=False, x_r=None):
+    """The reference meta-margin by autograd: the look-ahead FC' = FC - alpha * (grad of the
+    1/B-weighted CE of the MIXED batch + weight decay + momentum buffer); margin = CE(mixed batch,
+    mixed targets; FC) - CE(UN-mixed batch, hard labels; FC'), the un-mixed features with
+    BatchNorm in eval mode (reward_bn="eval"), or with ``x_r`` given, from one forward of
+    [reward; un-mixed] with batch statistics (reward_bn="batch", as the reference)."""
+    model, B, alpha, C = m.model, len(batch.y), m.hp["alpha"], m.ctx.num_classes
+    mix = (1 - u ** 2 / 2).to(batch.x.dtype)
+    x = mix[:, None, None] * batch.x + (1 - mix[:, None, None]) * batch.x[perm]
+    y1 = F.one_hot(batch.y, C).to(x.dtype)
+    t = mix[:, None] * y1 + (1 - mix[:, None]) * y1[perm]
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        if x_r is None:
+            with eval_mode(model):            # before the training forward moves the BN statistics
+                h_u = model.features(batch.x)
+        else:
+            with frozen_bn_stats(model):
+                h_u = model.features(torch.cat([x_r, batch.x]))[len(x_r):]
+        h = model.features(x)                 # training mode, as the method's training forward
+    model.load_state_dict(saved)
+    W, b = model.fc.weight.detach().requires_grad_(), model.fc.bias.detach().requires_grad_()
+    ce_before = soft_ce(h @ W.T + b, t)
+    gW, gb = torch.autograd.grad(ce_before.sum() / B, (W, b))
+    group = m.opt.param_groups[0]
+    extra = lambda p: group["weight_decay"] * p.detach() + group["momentum"] * m.opt.state[p]["momentum_buffer"]
+    W2, b2 = W - alpha * (gW + extra(model.fc.weight)), b - alpha * (gb + extra(model.fc.bias))
+    if same_batch:
+        ce_after = soft_ce(h @ W2.T + b2, t)
+    else:
+        ce_after = F.cross_entropy(h_u @ W2.T + b2, batch.y, reduction="none")
+    return (ce_before - ce_after).detach()
+
+
+@pytest.mark.parametrize("warmup,bn", [(0, "eval"), (2, "eval"), (0, "batch")])
+def test_reference_meta_margin_matches_explicit(warmup, bn):
+    """margin="reference": before on the mixed batch, after on the un-mixed batch at FC'."""
+    torch.manual_seed(0)
+    m, ctx = make_fsr(torch.float64, mixup=True, warmup_epochs=warmup, lam=0.0, reward_bn=bn)
+    assert m.hp["margin"] == "reference"
+    info = StepInfo(0, 0, 0.1, 4, 10)
+    m.update(batch_of(ctx, 20, 40), info)  # a momentum buffer and moved BN statistics
+    batch = batch_of(ctx)
+    state = m.gen.get_state()
+    x_r = m.reward_batch()[0] if warmup == 0 else None  # the draws the step makes, in its order
+    u = torch.rand(20, generator=m.gen, dtype=torch.float64)
+    perm = torch.randperm(20, generator=m.gen)
+    m.gen.set_state(state)
+    expected = explicit_reference_margin(m, batch, u, perm, x_r=x_r if bn == "batch" else None)
+    out = m.update(batch, info)
+    torch.testing.assert_close(m.score[:20], expected, rtol=1e-9, atol=1e-12)  # lam = 0: score = margin
+    assert out["margin"] == pytest.approx(expected.mean().item(), rel=1e-9)
+    assert ("weights" in out) == (warmup == 0)
+
+
+def test_same_batch_margin_option():
+    """margin="same_batch": both sides on the mixed batch and its mixed targets."""
+    torch.manual_seed(0)
+    m, ctx = make_fsr(torch.float64, mixup=True, margin="same_batch", lam=0.0, warmup_epochs=2)
+    info = StepInfo(0, 0, 0.1, 4, 10)
+    m.update(batch_of(ctx, 20, 40), info)
+    batch = batch_of(ctx)
+    state = m.gen.get_state()
+    u = torch.rand(20, generator=m.gen, dtype=torch.float64)
+    perm = torch.randperm(20, generator=m.gen)
+    m.gen.set_state(state)
+    expected = explicit_reference_margin(m, batch, u, perm, same_batch=True)
+    m.update(batch, info)
+    torch.testing.assert_close(m.score[:20], expected, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="margin"):
+        make_fsr(margin="bogus")
