@@ -122,7 +122,9 @@ def test_sweep_on_an_existing_cluster(tmp_path):
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.time() + 120
-        while subprocess.run([ray_bin, "status", f"--address={address}"], env=env, capture_output=True).returncode:
+        ready = ("import ray; ray.init(address='%s', runtime_env={'env_vars': {'X': '1'}}); "
+                 "ray.get(ray.remote(lambda: 1).remote(), timeout=30)" % address)
+        while subprocess.run([sys.executable, "-c", ready], env=env, capture_output=True, timeout=90).returncode:
             assert head.poll() is None and time.time() < deadline, "the Ray head did not come up"
             time.sleep(1)
         proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax",
