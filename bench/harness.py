@@ -164,7 +164,8 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         step_time_s=statistics.median(timer.times) if timer.times else math.nan,
         step_time_iqr_s=(float(np.subtract(*np.percentile(timer.times, [75, 25]))) if timer.times else math.nan),
         peak_mem_mb=peak_memory_mb(device), device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-        **wstats.summary(), **shot_accuracy(pred, data.y_test, counts),
+        **wstats.summary(),
+        **(shot_accuracy(pred, data.y_test, counts) if data.spec.imbalance_ratio > 1 else {}),
         wall_s=time.perf_counter() - wall0,
     )
     return result

@@ -25,8 +25,7 @@ class Corruption:
     value: float
 
     def __str__(self) -> str:
-        v = int(self.value) if self.kind == "lt" and float(self.value).is_integer() else self.value
-        return f"{self.kind}:{v}"
+        return f"{self.kind}:{self.value:g}"   # uniform:0, uniform:0.4, lt:50
 
 
 @dataclass(frozen=True)
