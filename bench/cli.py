@@ -107,7 +107,8 @@ def _validate_run(args) -> tuple[list[dict], int]:
     data_root = str(Path(args.data_root).resolve()) if args.data_root else None
     trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
                            data_root=data_root, download=args.download, device=args.device)
-    for name in sorted({t["dataset"] for t in trials}):  # fails early (and downloads once) if data are missing
+    # fail early (and download once, here) if data are missing; cost trials use shapes only
+    for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
         datasets.load_dataset(name, data_root, args.download)
     done = store.finished_ids(args.out)
     already = [t for t in trials if t["trial_id"] in done]

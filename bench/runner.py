@@ -36,9 +36,14 @@ def trainable(config: dict) -> None:
         if not getattr(datasets, "IS_REWEIGHT_BENCH", False):
             raise ImportError(f"Ray worker imported a foreign 'datasets' package from {datasets.__file__}")
         torch.set_num_threads(max(1, int(config.get("threads", 1))))
-        from .harness import train
+        if cfg.get("task", "train") == "cost":
+            from .cost import measure
 
-        metrics = train(cfg, report=tune.report, trial_dir=tune.get_context().get_trial_dir())
+            metrics = measure(cfg, strict=False)
+        else:
+            from .harness import train
+
+            metrics = train(cfg, report=tune.report, trial_dir=tune.get_context().get_trial_dir())
         result = {**metrics, "status": "ok"}
     except Exception as exc:  # a crashed or NaN trial is a result, not the end of the sweep
         result["error"] = f"{type(exc).__name__}: {exc}"
@@ -87,7 +92,9 @@ class StoreCallback(tune.Callback):
         elapsed = time.time() - self.t0
         eta = elapsed / self.done * (self.total - self.done)
         acc = row.get("test_acc")
-        what = f"acc {100 * acc:5.1f}%" if isinstance(acc, float) and math.isfinite(acc) else ""
+        step = row.get("step_time_s")
+        what = (f"acc {100 * acc:5.1f}%" if isinstance(acc, float) and math.isfinite(acc)
+                else f"step {1000 * step:.1f} ms" if isinstance(step, float) else "")
         if row["status"] != "ok":
             what = f"FAILED {str(result.get('error', ''))[:120]}"
         print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {cfg['variant']:<12} {cfg['corruption']:<16} "
