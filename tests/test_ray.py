@@ -69,8 +69,10 @@ def test_ray_workers_import_this_projects_packages_first(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
     import methods
-    assert ours and Path(file).resolve() == Path(datasets.__file__).resolve()
-    assert Path(mfile).resolve() == Path(methods.__file__).resolve()
+    # Ray also puts the driver's working directory on the workers' path, so a worker may load
+    # the checkout while the driver loads the installed copy: the code must be the same.
+    assert ours and Path(file).read_bytes() == Path(datasets.__file__).read_bytes()
+    assert Path(mfile).read_bytes() == Path(methods.__file__).read_bytes()
 
 
 def _bench(*args, **kw):
@@ -112,13 +114,14 @@ def test_sweep_on_an_existing_cluster(tmp_path):
     port = _free_port()
     temp_dir = tempfile.mkdtemp(prefix="rb-", dir="/tmp")   # short: Ray's socket paths must fit 107 bytes
     # Keep every Ray address on loopback (Ray otherwise swaps 127.0.0.1 for the machine's own IP),
-    # and start this throw-away head without token authentication.
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    # and run this throw-away head and its driver without token authentication (an earlier
+    # ray.init in this process may have left RAY_AUTH_MODE=token in the environment).
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
     head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
                              f"--port={port}", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false",
                              f"--temp-dir={temp_dir}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**env, "RAY_AUTH_MODE": "disabled"})
+                            env=env)
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.time() + 120
