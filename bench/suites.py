@@ -99,7 +99,9 @@ CB_SWEEP = [_e("cb", f"cb-{loss}-{beta}", loss=loss, beta=beta,
             for loss in ("softmax", "sigmoid", "focal") for beta in (0.9, 0.99, 0.999, 0.9999)]
 PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
 REWARD_SIZES = (1, 5, 10, 20, 50)   # clean samples per class (L2R) = dictionary size per class (FSR)
-COST_MODELS = {"smoke": ["small_cnn"], "quick": ["small_cnn", "resnet32"], "paper": ["resnet32", "wrn28_10"]}
+# cost trials use synthetic inputs of the named data set's shape (nothing is loaded)
+COST_MODELS = {"smoke": [("small_cnn", "mnist1d")], "quick": [("small_cnn", "mnist1d"), ("resnet32", "cifar10")],
+               "paper": [("resnet32", "cifar10"), ("wrn28_10", "cifar10")]}
 
 SUITES: dict[str, Suite] = {s.name: s for s in [
     Suite("label_noise", "uniform label noise 0 / 0.2 / 0.4 / 0.8 (paper Tables 1-2)", "noise",
@@ -144,15 +146,15 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
     base = {k: _by_profile(v, profile) for k, v in suite.settings(profile).items()}
     if dataset:
         base["dataset"] = dataset
-    models = COST_MODELS[profile] if suite.task == "cost" else [base["model"]]
+    models = COST_MODELS[profile] if suite.task == "cost" else [(base["model"], base["dataset"])]
     trials = []
     for corruption in suite.corruptions:
-        for model in models:
+        for model, data in models:
             for entry in suite.entries:
                 if profile not in entry.profiles or (methods and entry.method not in methods):
                     continue
                 for seed in range(seeds if seeds is not None else SEEDS[profile]):
-                    cfg = dict(base, model=model, **{k: _by_profile(v, profile) for k, v in entry.settings.items()})
+                    cfg = dict(base, model=model, dataset=data, **{k: _by_profile(v, profile) for k, v in entry.settings.items()})
                     cfg.update(suite=suite.name, profile=profile, method=entry.method, variant=entry.label,
                                hparams={k: _by_profile(v, profile) for k, v in entry.hparams.items()},
                                corruption=corruption, seed=seed, data_root=data_root, download=download,

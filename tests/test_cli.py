@@ -61,3 +61,16 @@ def test_rerun_without_resume_refuses_to_duplicate(tmp_path, capsys):
                  "--seeds", "1", "--out", str(tmp_path)]) == 2
     assert "--resume" in capsys.readouterr().err
     assert (tmp_path / "results.csv").read_text() == before
+
+
+def test_every_suite_expands_for_every_profile_with_shapes_that_fit():
+    from bench import suites
+    from bench.cost import make_runner
+
+    for suite in suites.SUITES.values():
+        for profile in suites.PROFILES:
+            trials = suites.expand(suite, profile)
+            assert trials and len({t["trial_id"] for t in trials}) == len(trials), (suite.name, profile)
+    for t in suites.expand(suites.SUITES["cost"], "quick", seeds=1):   # model and input shape agree
+        runner = make_runner({**t, "steps": 1}, strict=False)
+        runner.step()
