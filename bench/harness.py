@@ -156,8 +156,7 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         if report:
             report(dict(last))
 
-    pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"])
-    result = dict(
+    result = dict(  # ``pred``: the last epoch's test predictions
         test_acc=last["test_acc"], best_acc=best_acc, epochs=epochs,
         realized_noise=data.realized_noise, num_train=n, num_reward=len(data.y_reward),
         dict_purity=last.get("dict_purity", math.nan),

@@ -37,6 +37,12 @@ def meta_parameter_names(model: torch.nn.Module, meta_layers="all") -> list[str]
     return chosen
 
 
+def named_subset(model: torch.nn.Module, names) -> dict:
+    """The model's parameters called ``names``, as a name -> tensor dict (live, not copies)."""
+    params = dict(model.named_parameters())
+    return {n: params[n] for n in names}
+
+
 def fcall(model: torch.nn.Module, params: dict, x: torch.Tensor, buffers: dict | None = None) -> torch.Tensor:
     """``model(x)`` with ``params`` (a dict of some or all parameters) substituted. With
     ``buffers=None`` all buffers are ``None``: BatchNorm runs on batch statistics and the

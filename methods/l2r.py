@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from .base import Method, per_sample_ce
-from .functional import fcall, loss_jvp, meta_parameter_names
+from .functional import fcall, loss_jvp, meta_parameter_names, named_subset
 
 
 class RewardSampler:
@@ -67,8 +67,7 @@ class L2R(Method):
         return (self.ctx.augment(xr) if self.hp["augment_reward"] else xr), yr
 
     def meta_params(self):
-        params = dict(self.model.named_parameters())
-        return {n: params[n] for n in self.meta_names}
+        return named_subset(self.model, self.meta_names)
 
     def reward_grad(self, xr, yr) -> dict:
         """grad of the mean reward CE w.r.t. the meta layers, BatchNorm on batch statistics."""

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from .base import Method, per_sample_ce
-from .functional import fcall, loss_jvp, meta_parameter_names
+from .functional import fcall, loss_jvp, meta_parameter_names, named_subset
 from .l2r import RewardSampler
 
 
@@ -63,8 +63,7 @@ class MWN(Method):
         return (self.ctx.augment(xm) if self.hp["augment_meta"] else xm), ym
 
     def meta_params(self):
-        params = dict(self.model.named_parameters())
-        return {n: params[n] for n in self.meta_names}
+        return named_subset(self.model, self.meta_names)
 
     def weights(self, loss: torch.Tensor) -> torch.Tensor:
         """u_i, differentiable w.r.t. the weighting network, from the detached CE."""
