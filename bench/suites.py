@@ -120,7 +120,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
           overrides={p: {"steps": {"smoke": 5, "quick": 15, "paper": 30}[p], "warmup": 3} for p in PROFILES}),
     Suite("pusher", "FSR's pusher functions for the dictionary (paper Figure 5 right)", "noise",
           ["uniform:0.2", "uniform:0.4"],
-          [_e("softmax"), *[_e("fsr", f"fsr-{p}", pusher=p, **FSR_NOISE) for p in PUSHERS]]),
+          [_e("softmax"), *[_e("fsr", f"fsr-{p}", pusher=p, **FSR_NOISE) for p in PUSHERS],
+           *[_e("fsr", f"fsr-meta_margin-{m}", margin=m, **FSR_NOISE) for m in ("reference", "same_batch")]]),
     Suite("reward_size", "L2R clean reward-set size vs FSR dictionary size (paper Figure 7)", "noise",
           ["uniform:0.4"],
           [_e("softmax", "softmax", settings={"reward_per_class": max(REWARD_SIZES)})]

@@ -157,12 +157,15 @@ def test_end_to_end(pusher):
     assert r["test_acc"] > 0.1
 
 
-def explicit_reference_margin(m, batch, u, perm, same_batch=False, x_r=None):
-    """The reference meta-margin by autograd: the look-ahead FC' = FC - alpha * (grad of the
-    1/B-weighted CE of the MIXED batch + weight decay + momentum buffer); margin = CE(mixed batch,
-    mixed targets; FC) - CE(UN-mixed batch, hard labels; FC'), the un-mixed features with
-    BatchNorm in eval mode (reward_bn="eval"), or with ``x_r`` given, from one forward of
-    [reward; un-mixed] with batch statistics (reward_bn="batch", as the reference)."""
+def explicit_margin(m, batch, u, perm, kind="reference", x_r=None):
+    """The meta-margin by autograd: the look-ahead FC' = FC - alpha * (grad of the 1/B-weighted
+    CE of the MIXED batch + weight decay + momentum buffer); margin = CE(mixed batch, mixed
+    targets; FC) - CE(after; FC') where "after" is, by ``kind``:
+    reference: the UN-mixed batch with hard labels, its features with BatchNorm in eval mode
+      (reward_bn="eval"), or with ``x_r`` given, from one forward of [reward; un-mixed] with batch
+      statistics (reward_bn="batch", as the reference code);
+    hard_label: the mixed batch's (training) features with hard labels;
+    same_batch: the mixed batch with its mixed targets."""
     model, B, alpha, C = m.model, len(batch.y), m.hp["alpha"], m.ctx.num_classes
     mix = (1 - u ** 2 / 2).to(batch.x.dtype)
     x = mix[:, None, None] * batch.x + (1 - mix[:, None, None]) * batch.x[perm]
@@ -184,10 +187,10 @@ def explicit_reference_margin(m, batch, u, perm, same_batch=False, x_r=None):
     group = m.opt.param_groups[0]
     extra = lambda p: group["weight_decay"] * p.detach() + group["momentum"] * m.opt.state[p]["momentum_buffer"]
     W2, b2 = W - alpha * (gW + extra(model.fc.weight)), b - alpha * (gb + extra(model.fc.bias))
-    if same_batch:
+    if kind == "same_batch":
         ce_after = soft_ce(h @ W2.T + b2, t)
     else:
-        ce_after = F.cross_entropy(h_u @ W2.T + b2, batch.y, reduction="none")
+        ce_after = F.cross_entropy((h_u if kind == "reference" else h) @ W2.T + b2, batch.y, reduction="none")
     return (ce_before - ce_after).detach()
 
 
@@ -195,8 +198,7 @@ def explicit_reference_margin(m, batch, u, perm, same_batch=False, x_r=None):
 def test_reference_meta_margin_matches_explicit(warmup, bn):
     """margin="reference": before on the mixed batch, after on the un-mixed batch at FC'."""
     torch.manual_seed(0)
-    m, ctx = make_fsr(torch.float64, mixup=True, warmup_epochs=warmup, lam=0.0, reward_bn=bn)
-    assert m.hp["margin"] == "reference"
+    m, ctx = make_fsr(torch.float64, mixup=True, warmup_epochs=warmup, lam=0.0, reward_bn=bn, margin="reference")
     info = StepInfo(0, 0, 0.1, 4, 10)
     m.update(batch_of(ctx, 20, 40), info)  # a momentum buffer and moved BN statistics
     batch = batch_of(ctx)
@@ -205,26 +207,62 @@ def test_reference_meta_margin_matches_explicit(warmup, bn):
     u = torch.rand(20, generator=m.gen, dtype=torch.float64)
     perm = torch.randperm(20, generator=m.gen)
     m.gen.set_state(state)
-    expected = explicit_reference_margin(m, batch, u, perm, x_r=x_r if bn == "batch" else None)
+    expected = explicit_margin(m, batch, u, perm, x_r=x_r if bn == "batch" else None)
     out = m.update(batch, info)
     torch.testing.assert_close(m.score[:20], expected, rtol=1e-9, atol=1e-12)  # lam = 0: score = margin
     assert out["margin"] == pytest.approx(expected.mean().item(), rel=1e-9)
     assert ("weights" in out) == (warmup == 0)
 
 
-def test_same_batch_margin_option():
-    """margin="same_batch": both sides on the mixed batch and its mixed targets."""
+@pytest.mark.parametrize("kind,warmup", [("hard_label", 0), ("hard_label", 2), ("same_batch", 2)])
+def test_margin_options(kind, warmup):
+    """margin="hard_label" (the default): after = the mixed batch's features with hard labels;
+    "same_batch": both sides on the mixed batch and its mixed targets."""
     torch.manual_seed(0)
-    m, ctx = make_fsr(torch.float64, mixup=True, margin="same_batch", lam=0.0, warmup_epochs=2)
+    m, ctx = make_fsr(torch.float64, mixup=True, margin=kind, lam=0.0, warmup_epochs=warmup)
+    assert FSR.defaults["margin"] == "hard_label"
     info = StepInfo(0, 0, 0.1, 4, 10)
     m.update(batch_of(ctx, 20, 40), info)
     batch = batch_of(ctx)
     state = m.gen.get_state()
+    if warmup == 0:
+        m.reward_batch()   # the step draws its reward batch first
     u = torch.rand(20, generator=m.gen, dtype=torch.float64)
     perm = torch.randperm(20, generator=m.gen)
     m.gen.set_state(state)
-    expected = explicit_reference_margin(m, batch, u, perm, same_batch=True)
+    expected = explicit_margin(m, batch, u, perm, kind=kind)
     m.update(batch, info)
     torch.testing.assert_close(m.score[:20], expected, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="margin"):
         make_fsr(margin="bogus")
+
+
+def test_hard_label_margin_is_the_reference_without_mixup():
+    """Without MixUp the training features are the un-mixed ones: "hard_label" and "reference"
+    give the same scores, weights and parameters, and neither forwards the batch twice."""
+    runs = {}
+    for kind in ("hard_label", "reference"):
+        torch.manual_seed(0)
+        m, ctx = make_fsr(torch.float64, mixup=False, margin=kind, warmup_epochs=0)
+        calls = []
+        hook = m.model.body.register_forward_pre_hook(lambda mod, inp: calls.append(len(inp[0])))
+        for i in range(3):
+            out = m.update(batch_of(ctx, 20 * i, 20 * i + 20), StepInfo(0, i, 0.1, 4, 10))
+        hook.remove()
+        runs[kind] = (m.score.clone(), out["weights"], [p.detach().clone() for p in m.model.parameters()], calls)
+    (s1, w1, p1, c1), (s2, w2, p2, c2) = runs["hard_label"], runs["reference"]
+    torch.testing.assert_close(s1, s2, rtol=0, atol=0)
+    torch.testing.assert_close(w1, w2, rtol=0, atol=0)
+    for a, b in zip(p1, p2):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert c1 == c2 == [8, 20] * 3   # per step: the reward forward (q = 8), the training forward
+
+
+@pytest.mark.parametrize("kind,sizes", [("hard_label", [8, 20]), ("same_batch", [8, 20]), ("reference", [8, 20, 20])])
+def test_backbone_forwards_per_step_with_mixup(kind, sizes):
+    """With MixUp only margin="reference" forwards the training batch a second time (un-mixed)."""
+    m, ctx = make_fsr(mixup=True, relabel=True, margin=kind)
+    calls = []
+    m.model.body.register_forward_pre_hook(lambda mod, inp: calls.append(len(inp[0])))
+    m.update(batch_of(ctx), StepInfo(0, 0, 0.1, 4, 10))
+    assert calls == sizes
