@@ -30,6 +30,7 @@ import torch
 
 from methods import METHODS, Batch, Context, StepInfo, get_method_class
 
+from . import allocator
 from .harness import StepTimer, resolve_device
 from .models import build_model
 
@@ -166,6 +167,7 @@ class StepRunner:
 def make_runner(config: dict, strict: bool = True) -> StepRunner:
     """Build model, synthetic data, Context and method for ``config`` (keys as ``measure``)."""
     cfg = _config(config, strict)
+    allocator.tune()                           # the same glibc settings for every method
     device = resolve_device(cfg["device"])
     if cfg["threads"]:
         torch.set_num_threads(int(cfg["threads"]))

@@ -19,6 +19,7 @@ import torch
 import datasets
 from methods import Batch, Context, StepInfo, get_method_class
 
+from . import allocator
 from .metrics import WeightStats, shot_accuracy
 from .models import build_model
 from .schedules import make_schedule
@@ -92,6 +93,7 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
     """Run one trial; ``report`` gets one dict per epoch; returns the final metrics."""
     cfg = {**DEFAULTS, **config}
     wall0 = time.perf_counter()
+    allocator.tune()
     device = resolve_device(cfg["device"])
     seed = int(cfg["seed"])
     torch.manual_seed(seed)

@@ -54,6 +54,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import Method
+from .functional import frozen_bn_stats  # noqa: F401 (re-exported for the tests)
 
 PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
 MARGINS = ("hard_label", "reference", "same_batch")
@@ -81,20 +82,6 @@ def closed_form_eps_grad(h, p, t, h_r, t_r, weight, bias, alpha):
     G_W, G_b = g.T @ h_r, g.sum(0)                       # (C, d), (C,)
     grad = -alpha * ((h @ G_W.T + G_b) * (p - t)).sum(1)  # one B x d x C contraction
     return grad, meta_loss
-
-
-@contextlib.contextmanager
-def frozen_bn_stats(model: nn.Module):
-    """BatchNorm layers use batch statistics and leave their running statistics untouched."""
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.track_running_stats for m in bns]
-    for m in bns:
-        m.track_running_stats = False
-    try:
-        yield
-    finally:
-        for m, s in zip(bns, saved):
-            m.track_running_stats = s
 
 
 @contextlib.contextmanager

@@ -4,12 +4,15 @@
 - ``fcall``: the model as a function of explicit parameters. By default every buffer is
   replaced by ``None``, so BatchNorm uses batch statistics and neither reads nor writes the
   real running statistics (what a meta pass needs).
+- ``frozen_bn_stats``: BatchNorm layers use batch statistics and leave the running ones alone.
 - ``loss_jvp``: the per-sample loss vector and its directional derivative along a parameter
   direction, in one forward-mode pass: ``tangent_i = grad l_i(theta) . direction``. With
   ``update_stats=True`` the pass also updates BatchNorm running statistics exactly as a
   plain training forward would, so its primal output can serve the real step.
 """
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch.func import functional_call, jvp
@@ -50,6 +53,20 @@ def fcall(model: torch.nn.Module, params: dict, x: torch.Tensor, buffers: dict |
     if buffers is None:
         buffers = {n: None for n, _ in model.named_buffers()}
     return functional_call(model, {**params, **buffers}, (x,), strict=False)
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(model: torch.nn.Module):
+    """BatchNorm layers use batch statistics and leave their running statistics untouched."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.track_running_stats for m in bns]
+    for m in bns:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m, s in zip(bns, saved):
+            m.track_running_stats = s
 
 
 def loss_jvp(model, x, y, params: dict, direction: dict, update_stats: bool = False):

@@ -7,18 +7,26 @@ looked-ahead parameters, and weight sample i by max(0, -dL_R/deps_i), normalised
 
 At eps = 0 the looked-ahead parameters are the current ones, so exactly
     dL_R/deps_i = -alpha * (grad CE_i . grad L_R)   (both at the current parameters),
-and alpha cancels in the normalisation. ``meta_grad="jvp"`` computes all B dot products with
-one forward-mode pass of the per-sample losses along grad L_R, whose primal output (with
-BatchNorm running statistics updated as in a plain forward) then serves the real step.
-``meta_grad="double_backprop"`` builds the look-ahead explicitly (the paper's algorithm).
+and alpha cancels in the normalisation. ``meta_grad="jvp"`` computes all B dot products in
+forward mode along grad L_R: the real training forward is recorded and a tangent-only pass
+reuses its activations (methods.tangent); where the network's graph is not supported,
+``torch.func.jvp`` does forward and tangent in one pass (also ``meta_grad="func_jvp"``). Either
+way the primal output (BatchNorm running statistics updated as in a plain forward) serves the
+real step. ``meta_grad="double_backprop"`` builds the look-ahead explicitly (the paper's
+algorithm).
 Meta passes use BatchNorm batch statistics and never touch the running statistics.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from .base import Method, per_sample_ce
-from .functional import fcall, loss_jvp, meta_parameter_names, named_subset
+from .functional import fcall, frozen_bn_stats, loss_jvp, meta_parameter_names, named_subset
+from .tangent import ce_tangent, recorder_or_none
+
+META_GRADS = ("jvp", "func_jvp", "double_backprop")
 
 
 class RewardSampler:
@@ -49,15 +57,16 @@ class L2R(Method):
     defaults = {
         "reward_batch_size": 100,      # q; the reward set's size is the harness's reward_per_class
         "meta_layers": "all",          # "all", "fc", last-k int, or module-name prefixes
-        "meta_grad": "jvp",            # "jvp" (exact identity, fast) | "double_backprop"
+        "meta_grad": "jvp",            # "jvp" (exact identity, fast) | "func_jvp" | "double_backprop"
         "augment_reward": False,
     }
     needs_reward = True
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
-        if self.hp["meta_grad"] not in ("jvp", "double_backprop"):
-            raise ValueError(f"l2r: meta_grad must be 'jvp' or 'double_backprop', not {self.hp['meta_grad']!r}")
+        if self.hp["meta_grad"] not in META_GRADS:
+            raise ValueError(f"l2r: meta_grad must be one of {META_GRADS}, not {self.hp['meta_grad']!r}")
+        self.recorder = recorder_or_none(model, "l2r") if self.hp["meta_grad"] == "jvp" else None
         self.meta_names = meta_parameter_names(model, self.hp["meta_layers"])
         seed = ctx.generator.initial_seed() if ctx.generator is not None else 0
         self.reward = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["reward_batch_size"], seed + 7919)
@@ -76,9 +85,15 @@ class L2R(Method):
         return dict(zip(meta, torch.autograd.grad(loss, list(meta.values()))))
 
     def eps_grad_jvp(self, x, y, xr, yr, alpha=1.0, update_stats=False):
-        """(dL_R/deps, per-sample CE at the current parameters) via the identity."""
+        """(dL_R/deps, per-sample CE at the current parameters with its graph) via the identity;
+        ``update_stats``: the forward is the real one (BatchNorm running statistics move)."""
         g_r = self.reward_grad(xr, yr)
-        loss, dots = loss_jvp(self.model, x, y, self.meta_params(), g_r, update_stats=update_stats)
+        if self.recorder is None:
+            loss, dots = loss_jvp(self.model, x, y, self.meta_params(), g_r, update_stats=update_stats)
+        else:
+            with contextlib.nullcontext() if update_stats else frozen_bn_stats(self.model):
+                logits = self.recorder.forward(x)
+            loss, dots = per_sample_ce(logits, y), ce_tangent(logits, y, self.recorder.tangent(g_r))
         return -alpha * dots.detach(), loss
 
     def eps_grad_double_backprop(self, x, y, xr, yr, alpha=1.0):
@@ -94,7 +109,7 @@ class L2R(Method):
     def train_step(self, batch, info):
         xr, yr = self.reward_batch()            # reward pass first (allocation order, see performance.md)
         alpha = info.lr if info.lr > 0 else 1.0  # cancels after normalisation
-        if self.hp["meta_grad"] == "jvp":
+        if self.hp["meta_grad"] != "double_backprop":
             grad_eps, loss = self.eps_grad_jvp(batch.x, batch.y, xr, yr, alpha, update_stats=True)
         else:
             grad_eps = self.eps_grad_double_backprop(batch.x, batch.y, xr, yr, alpha)

@@ -9,19 +9,26 @@ CE to a weight. Each step:
   4. the real step on sum_i u_i CE_i with the updated network's weights (no gradient).
 
 Step 3 needs dL_meta/du_i = -lr * (grad CE_i(theta) . grad L_meta(theta')). With
-``meta_grad="jvp"`` those B dot products come from one forward-mode pass of the per-sample
-losses along grad L_meta(theta'), then v's own (tiny) backward; ``"double_backprop"``
-differentiates through the virtual step as the paper's code does. Meta passes use
+``meta_grad="jvp"`` those B dot products are one forward-mode derivative of the per-sample
+losses along grad L_meta(theta'), then v's own (tiny) backward. The losses at theta come
+from the real training forward, which ran before the direction was known, so the
+derivative is a tangent-only pass over that forward's recorded activations
+(methods.tangent); where the network's graph is not supported, and with
+``meta_grad="func_jvp"``, ``torch.func.jvp`` recomputes forward and tangent together.
+``"double_backprop"`` differentiates through the virtual step as the paper's code does. Meta passes use
 BatchNorm batch statistics and leave the running statistics alone.
 """
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn as nn
 
 from .base import Method, per_sample_ce
-from .functional import fcall, loss_jvp, meta_parameter_names, named_subset
-from .l2r import RewardSampler
+from .functional import fcall, frozen_bn_stats, loss_jvp, meta_parameter_names, named_subset
+from .l2r import META_GRADS, RewardSampler
+from .tangent import ce_tangent, recorder_or_none
 
 
 class WeightNet(nn.Module):
@@ -41,15 +48,16 @@ class MWN(Method):
         "wnet_weight_decay": 1e-4,
         "normalise": False,        # False: u = v / B (stable official script); True: u = v / sum v
         "meta_layers": "all",
-        "meta_grad": "jvp",        # "jvp" | "double_backprop"
+        "meta_grad": "jvp",        # "jvp" | "func_jvp" | "double_backprop"
         "augment_meta": False,
     }
     needs_reward = True
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
-        if self.hp["meta_grad"] not in ("jvp", "double_backprop"):
-            raise ValueError(f"mwn: meta_grad must be 'jvp' or 'double_backprop', not {self.hp['meta_grad']!r}")
+        if self.hp["meta_grad"] not in META_GRADS:
+            raise ValueError(f"mwn: meta_grad must be one of {META_GRADS}, not {self.hp['meta_grad']!r}")
+        self.recorder = recorder_or_none(model, "mwn") if self.hp["meta_grad"] == "jvp" else None
         dtype = next(model.parameters()).dtype
         self.wnet = WeightNet(self.hp["hidden"]).to(device=ctx.device, dtype=dtype)
         self.wopt = torch.optim.Adam(self.wnet.parameters(), lr=self.hp["wnet_lr"],
@@ -70,18 +78,26 @@ class MWN(Method):
         v = self.wnet(loss.detach())
         return v / v.sum().clamp_min(1e-12) if self.hp["normalise"] else v / len(v)
 
-    def wnet_grad_jvp(self, loss, x, y, xm, ym, lr):
-        """Gradient of L_meta(theta') w.r.t. the weighting network; ``loss`` is the per-sample
-        CE at theta with its graph (kept for the real step)."""
+    def wnet_grad_jvp(self, x, y, xm, ym, lr, update_stats=True):
+        """(gradient of L_meta(theta') w.r.t. the weighting network, meta loss, per-sample CE at
+        theta with its graph for the real step). ``update_stats``: the forward at theta is the
+        real one (BatchNorm running statistics move)."""
         meta = self.meta_params()
+        with contextlib.nullcontext() if update_stats else frozen_bn_stats(self.model):
+            logits = self.recorder.forward(x) if self.recorder is not None else self.model(x)
+        loss = per_sample_ce(logits, y)
         u = self.weights(loss)
         grads = torch.autograd.grad((u.detach() * loss).sum(), list(meta.values()), retain_graph=True)
         ahead = {n: (p - lr * g).detach().requires_grad_() for (n, p), g in zip(meta.items(), grads)}
         meta_loss = per_sample_ce(fcall(self.model, ahead, xm), ym).mean()
         g_meta = dict(zip(ahead, torch.autograd.grad(meta_loss, list(ahead.values()))))
-        with torch.no_grad():
-            _, dots = loss_jvp(self.model, x, y, {n: p.detach() for n, p in meta.items()}, g_meta)
-        return torch.autograd.grad(u, list(self.wnet.parameters()), grad_outputs=-lr * dots), meta_loss
+        if self.recorder is not None:
+            dots = ce_tangent(logits, y, self.recorder.tangent(g_meta))
+        else:
+            with torch.no_grad():
+                _, dots = loss_jvp(self.model, x, y, {n: p.detach() for n, p in meta.items()}, g_meta)
+        wgrads = torch.autograd.grad(u, list(self.wnet.parameters()), grad_outputs=-lr * dots)
+        return wgrads, meta_loss, loss
 
     def wnet_grad_double_backprop(self, x, y, xm, ym, lr):
         meta = self.meta_params()
@@ -94,9 +110,8 @@ class MWN(Method):
 
     def train_step(self, batch, info):
         xm, ym = self.meta_batch()
-        if self.hp["meta_grad"] == "jvp":
-            loss = per_sample_ce(self.model(batch.x), batch.y)   # the real forward, reused below
-            wgrads, meta_loss = self.wnet_grad_jvp(loss, batch.x, batch.y, xm, ym, info.lr)
+        if self.hp["meta_grad"] != "double_backprop":   # the real forward inside, its loss reused
+            wgrads, meta_loss, loss = self.wnet_grad_jvp(batch.x, batch.y, xm, ym, info.lr)
         else:
             wgrads, meta_loss = self.wnet_grad_double_backprop(batch.x, batch.y, xm, ym, info.lr)
             loss = per_sample_ce(self.model(batch.x), batch.y)

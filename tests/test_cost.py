@@ -12,6 +12,7 @@ re-weighting step that silently stopped doing its meta work (e.g. stuck in its w
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 import torch
@@ -86,3 +87,14 @@ def test_step_cost_ratio_band(ratios, name):
     lo, hi = BANDS.get(name, DEFAULT_BAND)
     assert lo <= m["cpu_ratio"] <= hi, (
         f"{name}: step CPU time {m['cpu_ratio']:.2f} x softmax's, outside [{lo}, {hi}]\n{format_table(ratios)}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc settings")
+def test_allocator_tuning_takes_effect_on_glibc():
+    import platform
+
+    from bench import allocator
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert allocator.tune() is True
+    assert allocator.tune() is True          # once per process, cached

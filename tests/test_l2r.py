@@ -41,11 +41,14 @@ def reward_after_lookahead(method, x, y, xr, yr, eps, alpha):
         return per_sample_ce(fcall(method.model, ahead, xr), yr).mean()
 
 
+@pytest.mark.parametrize("meta_grad", ["jvp", "func_jvp"])
 @pytest.mark.parametrize("meta_layers", ["all", "fc", 3])
-def test_jvp_matches_double_backprop_and_finite_differences(meta_layers):
-    method, x, y, xr, yr = setup(meta_layers)
+def test_jvp_matches_double_backprop_and_finite_differences(meta_layers, meta_grad):
+    method, x, y, xr, yr = setup(meta_layers, meta_grad)
+    assert (method.recorder is None) == (meta_grad == "func_jvp")
     alpha, h = 0.1, 1e-5
-    fast, _ = method.eps_grad_jvp(x, y, xr, yr, alpha)
+    fast, loss = method.eps_grad_jvp(x, y, xr, yr, alpha)
+    torch.testing.assert_close(loss, per_sample_ce(fcall(method.model, {}, x), y), rtol=1e-12, atol=1e-12)
     slow = method.eps_grad_double_backprop(x, y, xr, yr, alpha)
     fd = torch.stack([(reward_after_lookahead(method, x, y, xr, yr, h * e, alpha)
                        - reward_after_lookahead(method, x, y, xr, yr, -h * e, alpha)) / (2 * h)
@@ -64,7 +67,7 @@ def test_meta_layer_selection():
     assert meta_parameter_names(model, "body.6, fc") == ["body.6.weight", "fc.weight", "fc.bias"]
 
 
-@pytest.mark.parametrize("meta_grad", ["jvp", "double_backprop"])
+@pytest.mark.parametrize("meta_grad", ["jvp", "func_jvp", "double_backprop"])
 def test_running_stats_only_from_the_real_forward(meta_grad):
     method, x, y, *_ = setup(meta_grad=meta_grad)
     reference = copy.deepcopy(method.model)
@@ -83,13 +86,14 @@ def test_running_stats_only_from_the_real_forward(meta_grad):
 
 def test_jvp_and_double_backprop_take_the_same_step():
     steps = []
-    for meta_grad in ("jvp", "double_backprop"):
+    for meta_grad in ("jvp", "func_jvp", "double_backprop"):
         method, x, y, *_ = setup(meta_grad=meta_grad)
         for t in range(3):
             out = method.update(Batch(x + 0.1 * t, y, torch.arange(B)), StepInfo(0, t, 0.1, 1, 5))
         steps.append((torch.cat([p.detach().flatten() for p in method.model.parameters()]), out["weights"]))
-    assert rel(steps[0][0], steps[1][0]) <= 1e-10
-    assert rel(steps[0][1], steps[1][1]) <= 1e-8
+    for other in steps[1:]:
+        assert rel(steps[0][0], other[0]) <= 1e-10
+        assert rel(steps[0][1], other[1]) <= 1e-8
 
 
 def test_normalise():

@@ -47,11 +47,14 @@ def meta_loss_at(method, x, y, xm, ym, lr):
         return per_sample_ce(fcall(method.model, ahead, xm), ym).mean()
 
 
-@pytest.mark.parametrize("hparams", [{}, {"normalise": True}, {"meta_layers": "fc"}])
+@pytest.mark.parametrize("hparams", [{}, {"normalise": True}, {"meta_layers": "fc"}, {"meta_grad": "func_jvp"},
+                                     {"meta_grad": "func_jvp", "meta_layers": 2}, {"meta_layers": 2}])
 def test_jvp_matches_double_backprop_and_finite_differences(hparams):
     method, x, y, xm, ym = setup(**hparams)
+    assert (method.recorder is None) == (method.hp["meta_grad"] == "func_jvp")
     lr, h = 0.1, 1e-6
-    fast, _ = method.wnet_grad_jvp(per_sample_ce(fcall(method.model, {}, x), y), x, y, xm, ym, lr)
+    fast, _, loss = method.wnet_grad_jvp(x, y, xm, ym, lr, update_stats=False)
+    torch.testing.assert_close(loss, per_sample_ce(fcall(method.model, {}, x), y), rtol=1e-12, atol=1e-12)
     slow, _ = method.wnet_grad_double_backprop(x, y, xm, ym, lr)
     assert flat(fast).abs().max() > 0
     assert rel(flat(fast), flat(slow)) <= 1e-10
@@ -70,13 +73,13 @@ def test_jvp_matches_double_backprop_and_finite_differences(hparams):
     assert rel(torch.stack(an), torch.stack(fd)) <= 1e-4
 
 
-@pytest.mark.parametrize("meta_grad", ["jvp", "double_backprop"])
+@pytest.mark.parametrize("meta_grad", ["jvp", "func_jvp", "double_backprop"])
 def test_running_stats_only_from_the_real_forward(meta_grad):
     method, x, y, xm, ym = setup(meta_grad=meta_grad)
     reference = copy.deepcopy(method.model)
     before = {n: b.clone() for n, b in method.model.named_buffers()}
     method.wnet_grad_double_backprop(x, y, xm, ym, 0.1)
-    method.wnet_grad_jvp(per_sample_ce(fcall(method.model, {}, x), y), x, y, xm, ym, 0.1)
+    method.wnet_grad_jvp(x, y, xm, ym, 0.1, update_stats=False)
     for n, b in method.model.named_buffers():
         assert torch.equal(b, before[n]), n
     wnet_before = flat(method.wnet.parameters()).clone()
@@ -90,14 +93,15 @@ def test_running_stats_only_from_the_real_forward(meta_grad):
 
 def test_jvp_and_double_backprop_take_the_same_steps():
     states = []
-    for meta_grad in ("jvp", "double_backprop"):
+    for meta_grad in ("jvp", "func_jvp", "double_backprop"):
         method, x, y, *_ = setup(meta_grad=meta_grad)
         for t in range(3):
             out = method.update(Batch(x + 0.1 * t, y, torch.arange(B)), StepInfo(0, t, 0.1, 1, 5))
         states.append((flat(method.model.parameters()).detach(), flat(method.wnet.parameters()).detach(),
                        out["weights"]))
-    for a, b in zip(*states):
-        assert rel(a, b) <= 1e-10
+    for other in states[1:]:
+        for a, b in zip(states[0], other):
+            assert rel(a, b) <= 1e-10
 
 
 def test_normalised_weights_sum_to_one():
