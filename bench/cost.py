@@ -9,6 +9,11 @@ Two entry points:
   process (timing drift and neighbours' load hit every method alike), medians and ratios to
   softmax; ``format_table`` prints it. ``python -m bench.cost [model] [methods...]`` runs it.
 
+FSR's cost floor (a plain step plus one forward of its q reward samples) is the softmax
+step with ``extra_forward=q``: before each step, a no-grad forward of q other synthetic
+samples with BatchNorm in eval mode (as FSR's reward forward). ``python -m bench.cost
+resnet32 fsr --floor 200`` adds it to the table, with each row's ratio to it.
+
 What is timed is ``method.update(batch, info)``, one whole optimisation step, on batches cut
 from a synthetic training set resident on the device (no augmentation, no data loading).
 Methods with a warm-up phase (FSR's ``warmup_epochs``) are measured in their active phase:
@@ -46,7 +51,7 @@ DATASET_SHAPES = {"mnist1d": ((1, 40), 10), "digits": ((1, 8, 8), 10),
 
 DEFAULTS = dict(
     model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
-    method="softmax", hparams={}, reward_per_class=10, num_train=None,
+    method="softmax", hparams={}, reward_per_class=10, num_train=None, extra_forward=0,
     steps=15, warmup=3, device="auto", seed=0, threads=None,
     optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
 )
@@ -150,9 +155,16 @@ class StepRunner:
     steps_per_epoch: int
     epochs: int
     lr: float
+    extra: torch.Tensor | None = None    # forwarded without gradient before each step
     step_count: int = 0
 
     def step(self) -> dict:
+        if self.extra is not None:
+            model = self.method.model
+            with torch.no_grad():
+                model.eval()
+                model(self.extra)
+                model.train()
         b = self.batches[self.step_count % len(self.batches)]
         info = StepInfo(epoch=self.step_count // self.steps_per_epoch, step=self.step_count, lr=self.lr,
                         epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
@@ -204,8 +216,10 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
     for i in range(steps_per_epoch):
         idx = torch.arange(i * B, (i + 1) * B, device=device)
         batches.append(Batch(x[i * B:(i + 1) * B], y[i * B:(i + 1) * B], idx))
+    extra = (torch.randn(int(cfg["extra_forward"]), *shape, generator=gen).to(device)
+             if cfg["extra_forward"] else None)
     return StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
-                      float(cfg["optim"]["lr"]))
+                      float(cfg["optim"]["lr"]), extra)
 
 
 def _summary(times: list[float]) -> dict:
@@ -253,6 +267,8 @@ def measure(config: dict, strict: bool = True) -> dict:
                        default 100; FSR: reward_batch q, default 200)
       reward_per_class clean reward-set size per class (default 10, i.e. 100 samples at C=10)
       num_train        synthetic training-set size (default max(10 B, 10 q, 20 C))
+      extra_forward    before each step, a no-grad forward of this many other synthetic
+                       samples, BatchNorm in eval mode (default 0; FSR's floor: softmax with q)
       steps, warmup    timed steps (default 15) after untimed warm-up steps (default 3)
       device           "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
       seed             data, initial weights and the methods' generators (default 0)
@@ -288,12 +304,14 @@ def measure(config: dict, strict: bool = True) -> dict:
 # ------------------------------------------------------------------------------- compare
 def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps: int = 5,
             warmup: int = 2, repeats: int = 3, hparams: dict | None = None, baseline: str = "softmax",
-            **config) -> dict:
+            variants: dict | None = None, **config) -> dict:
     """Several methods interleaved round-robin in ONE process: every method is built, warmed
     up (``warmup`` steps each), then ``repeats`` rounds each run ``steps`` timed steps of
     every method in turn. ``methods``: registry names (default: all registered); the
-    baseline is always added. ``hparams``: {method: {...}}; further keyword arguments are
-    ``measure`` config keys (input_shape, num_classes, reward_per_class, device, seed, ...).
+    baseline is always added. ``hparams``: {method: {...}}; ``variants``: {label: config
+    overrides, e.g. {"method": "fsr", "hparams": {...}} or {"method": "softmax",
+    "extra_forward": 200}}, timed like the methods; further keyword arguments are ``measure``
+    config keys (input_shape, num_classes, reward_per_class, device, seed, ...).
     A method that cannot be built is reported under ``skipped`` with the reason.
 
     Returns {"config": ..., "device": ..., "threads": ..., "baseline": ..., "skipped": {name: reason},
@@ -306,10 +324,12 @@ def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps
         names.insert(0, baseline)
     hparams = hparams or {}
     base_cfg = dict(config, model=model, batch_size=batch_size)
+    configs = {name: dict(base_cfg, method=name, hparams=hparams.get(name, {})) for name in names}
+    configs.update({label: {**base_cfg, "hparams": {}, **over} for label, over in (variants or {}).items()})
     runners, skipped = {}, {}
-    for name in names:
+    for name, cfg in configs.items():
         try:
-            runners[name] = make_runner(dict(base_cfg, method=name, hparams=hparams.get(name, {})))
+            runners[name] = make_runner(cfg)
         except Exception as e:  # noqa: BLE001 (reported, not raised: one broken method must not hide the rest)
             skipped[name] = f"{type(e).__name__}: {e}"
     if baseline not in runners:
@@ -353,27 +373,44 @@ def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps
                 methods=out, skipped=skipped)
 
 
-def format_table(result: dict) -> str:
+def format_table(result: dict, second: str | None = None) -> str:
     """The comparison as text: wall-clock median and IQR per step, the ratio to the baseline
-    (median over rounds), the same ratio on process CPU time (CPU only), per-round ratios."""
-    cfg, base = result["config"], result["baseline"]
+    (median over rounds), the same ratio on process CPU time (CPU only), per-round ratios;
+    with ``second`` (a row's label) also each row's ratio to that row, median over rounds."""
+    cfg, base, rows = result["config"], result["baseline"], result["methods"]
+    w = max([10] + [len(n) for n in rows])
+    extra = f" {'x ' + second:>10}" if second in rows else ""
     lines = [f"per-step cost, {cfg['model']} B={cfg['batch_size']} on {result['device']} "
              f"({result.get('threads', '?')} threads), {cfg['repeats']} interleaved rounds x {cfg['steps']} steps",
-             f"{'method':<10} {'median s':>10} {'iqr s':>9} {'x ' + base:>10} {'cpu x':>7}   wall ratio per round"]
-    for name, m in result["methods"].items():
+             f"{'method':<{w}} {'median s':>10} {'iqr s':>9} {'x ' + base:>10}{extra} {'cpu x':>7}   wall ratio per round"]
+    for name, m in rows.items():
         rr = ", ".join(f"{r:.2f}" for r in m["round_ratios"])
-        lines.append(f"{name:<10} {m['step_time_s']:>10.4f} {m['step_time_iqr_s']:>9.4f} {m['ratio']:>10.2f} "
+        col = ""
+        if extra:
+            col = f" {statistics.median(a / b for a, b in zip(m['round_medians'], rows[second]['round_medians'])):>10.2f}"
+        lines.append(f"{name:<{w}} {m['step_time_s']:>10.4f} {m['step_time_iqr_s']:>9.4f} {m['ratio']:>10.2f}{col} "
                      f"{m['cpu_ratio']:>7.2f}   {rr}")
     for name, why in result["skipped"].items():
-        lines.append(f"{name:<10} skipped: {why}")
+        lines.append(f"{name:<{w}} skipped: {why}")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    model = argv.pop(0) if argv else "small_cnn"
-    res = compare(argv or None, model=model)
-    print(format_table(res))
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m bench.cost", description="interleaved per-step cost table")
+    ap.add_argument("model", nargs="?", default="small_cnn")
+    ap.add_argument("methods", nargs="*", help="registry names (default: all)")
+    ap.add_argument("--floor", type=int, default=0, metavar="Q",
+                    help="add 'floor': softmax + a no-grad forward of Q samples (FSR's floor), and ratios to it")
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: leave as is)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    variants = {"floor": {"method": "softmax", "extra_forward": args.floor}} if args.floor else None
+    res = compare(args.methods or None, model=args.model, steps=args.steps, repeats=args.repeats, variants=variants)
+    print(format_table(res, "floor" if args.floor else None))
     return 0
 
 

@@ -116,7 +116,9 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
           [f"lt:{imb}+uniform:{r}" if imb > 1 else f"uniform:{r}" for r in (0.2, 0.4) for imb in (1, 10, 50, 200)],
           [_e("softmax"), _e("fsr", **FSR_NOISE)]),
     Suite("cost", "per-step time and peak memory of every method per network (paper Figure 4 left)", "noise",
-          ["clean"], [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn"), _e("fsr")], task="cost",
+          ["clean"], [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn"), _e("fsr"),
+                      # FSR's floor: a plain step plus a no-grad forward of its q = 200 reward samples
+                      _e("softmax", "fsr-floor", settings={"extra_forward": 200})], task="cost",
           overrides={p: {"steps": {"smoke": 5, "quick": 15, "paper": 30}[p], "warmup": 3} for p in PROFILES}),
     Suite("pusher", "FSR's pusher functions for the dictionary (paper Figure 5 right)", "noise",
           ["uniform:0.2", "uniform:0.4"],

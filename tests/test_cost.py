@@ -98,3 +98,22 @@ def test_allocator_tuning_takes_effect_on_glibc():
         pytest.skip("not glibc")
     assert allocator.tune() is True
     assert allocator.tune() is True          # once per process, cached
+
+
+def test_extra_forward_variant_and_floor_column():
+    """extra_forward=q runs one no-grad eval-mode forward of q samples before each step
+    (FSR's floor); variants are timed beside the methods; format_table adds ratios to a row."""
+    runner = make_runner(dict(method="softmax", extra_forward=7))
+    seen = []
+    runner.method.model.register_forward_pre_hook(
+        lambda mod, inp: seen.append((len(inp[0]), mod.training, torch.is_grad_enabled())))
+    runner.step()
+    assert seen == [(7, False, False), (100, True, True)]
+    assert runner.method.model.training
+    res = compare(["fsr"], steps=1, warmup=1, repeats=2,
+                  variants={"floor": {"method": "softmax", "extra_forward": 200}})
+    assert set(res["methods"]) == {"softmax", "fsr", "floor"}
+    table = format_table(res, "floor")
+    assert "x floor" in table.splitlines()[1]
+    floor_row = next(line for line in table.splitlines() if line.startswith("floor "))
+    assert floor_row.split()[4] == "1.00"    # the floor relative to itself
