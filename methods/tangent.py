@@ -3,9 +3,9 @@ activations of a forward that has already run (a "tangent-only" pass).
 
 ``torch.func.jvp`` recomputes the primal alongside the tangent: per convolution one primal
 and two tangent convolutions, and BatchNorm's forward-mode rule in a dozen elementwise
-passes. Meta-Weight-Net needs the jvp at the parameters of the training forward it has
-already run (its direction is only known after the virtual step), so the primal part is
-redundant there. ``Recorder`` runs the model through its FX graph (``torch.fx``), keeping
+passes. L2R and Meta-Weight-Net need the jvp at the parameters of their real training
+forward (MWN's direction is only known after that forward and the virtual step), so the
+primal part is redundant there. ``Recorder`` runs the model through its FX graph (``torch.fx``), keeping
 every node's value; ``tangent(direction)`` then walks the same graph computing only
 tangents, by the rules below (exact, not approximate; tests check them against
 ``torch.func.jvp`` on every network of bench.models):
@@ -47,17 +47,25 @@ LINEAR_MODULES = (nn.Flatten, nn.Identity, nn.AvgPool1d, nn.AvgPool2d, nn.Adapti
 RELU = {F.relu, torch.relu}
 
 
+def _arg(node: torch.fx.Node, i: int, name: str, default):
+    return node.kwargs.get(name, node.args[i] if len(node.args) > i else default)
+
+
 def _supported(node: torch.fx.Node, modules: dict) -> bool:
     if node.op in ("placeholder", "output", "get_attr"):
         return node.op != "get_attr"   # parameters are reached through their modules only
     if node.op == "call_module":
         m = modules[node.target]
+        if isinstance(m, nn.ReLU) and m.inplace and len(node.args[0].users) > 1:
+            return False               # another user would see the rectified values
         return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.ReLU, nn.modules.batchnorm._BatchNorm,
                               *LINEAR_MODULES))
     if node.op == "call_function":
         if node.target is F.pad:
-            return node.kwargs.get("mode", "constant") == "constant" and not node.kwargs.get("value")
-        return node.target in LINEAR_FUNCTIONS or node.target in RELU or node.target in (operator.add, torch.add)
+            return _arg(node, 2, "mode", "constant") == "constant" and not _arg(node, 3, "value", None)
+        if node.target is torch.add:
+            return not node.kwargs
+        return node.target in LINEAR_FUNCTIONS or node.target in RELU or node.target is operator.add
     if node.op == "call_method":
         return node.target in LINEAR_METHODS or node.target == "relu"
     return False
@@ -79,6 +87,8 @@ class Recorder:
         bad = [n.format_node() for n in graph.nodes if not _supported(n, self.modules)]
         if bad:
             raise UnsupportedGraph(f"no tangent rule for: {bad[0]}")
+        if sum(n.op == "placeholder" for n in graph.nodes) != 1:
+            raise UnsupportedGraph("the forward must take exactly one input")
         # a node's tangent is dropped right after its last user's (peak memory ~ one forward's)
         last_use = {}
         for node in graph.nodes:

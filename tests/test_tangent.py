@@ -100,3 +100,28 @@ def test_tangent_needs_a_forward():
     rec = Recorder(build_model("mlp", (1, 12), 5))
     with pytest.raises(RuntimeError, match="forward"):
         rec.tangent({})
+
+
+class _TwoUsersOfInplaceRelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.act = nn.Linear(4, 4), nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return self.act(h) + h
+
+
+class _ScaledAdd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.add(self.fc(x), x, alpha=2.0)
+
+
+@pytest.mark.parametrize("model", [_TwoUsersOfInplaceRelu(), _ScaledAdd()], ids=["inplace-relu", "add-alpha"])
+def test_unsafe_graphs_are_refused(model):
+    with pytest.raises(UnsupportedGraph):
+        Recorder(model)
