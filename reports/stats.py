@@ -57,11 +57,13 @@ def summarize(values) -> dict:
 
 
 def add_cost_ratios(df: pd.DataFrame) -> pd.DataFrame:
-    """step_time_ratio / peak_mem_ratio: each trial over the mean of the ok softmax trials of the
-    same (suite, profile, dataset, model) group; NaN where the group has no softmax row."""
+    """step_time_ratio / peak_mem_ratio: each trial over the mean of the ok plain softmax trials
+    of the same (suite, profile, dataset, model) group (softmax variants such as the cost
+    suite's "fsr-floor" are not the baseline); NaN where the group has no softmax row."""
     df = df.copy()
     group = ["suite", "profile", "dataset", "model"]
-    ok = df[(df["status"] == "ok") & (df["method"] == "softmax")]
+    plain = (df["method"] == "softmax") & df["variant"].fillna("").isin(["", "softmax"])
+    ok = df[(df["status"] == "ok") & plain]
     for col, ratio in (("step_time_s", "step_time_ratio"), ("peak_mem_mb", "peak_mem_ratio")):
         base = ok.groupby(group)[col].mean().rename("_base")
         merged = df[group].merge(base, left_on=group, right_index=True, how="left")["_base"]

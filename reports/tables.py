@@ -110,8 +110,9 @@ def fmt_ratio(x: float) -> str:
 
 def method_rank(label_row) -> tuple:
     m = label_row["method"]
+    v = label_row["variant"]
     return (METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER), m,
-            label_row["variant"])
+            v not in ("", m), v)   # a method's own row before its variants
 
 
 def suite_order(suites) -> list[str]:

@@ -115,3 +115,17 @@ def test_does_not_import_the_harness():
             "& {'bench', 'methods', 'datasets', 'torch'}); print(bad); sys.exit(bool(bad))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_cost_ratios_use_plain_softmax_only():
+    """A softmax variant (the cost suite's fsr-floor) is a row like any other, not the baseline."""
+    import pandas as pd
+
+    from reports.stats import add_cost_ratios
+    rows = [("softmax", "softmax", 1.0, 100.0), ("softmax", "softmax", 1.0, 100.0),
+            ("softmax", "fsr-floor", 1.5, 110.0), ("fsr", "fsr", 1.6, 102.0)]
+    df = pd.DataFrame([dict(suite="cost", profile="quick", dataset="cifar10", model="resnet32", method=m,
+                            variant=v, status="ok", step_time_s=t, peak_mem_mb=mem) for m, v, t, mem in rows])
+    out = add_cost_ratios(df)
+    assert out["step_time_ratio"].tolist() == [1.0, 1.0, 1.5, 1.6]
+    assert out["peak_mem_ratio"].tolist() == pytest.approx([1.0, 1.0, 1.1, 1.02])
