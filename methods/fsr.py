@@ -54,7 +54,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import Method
-from .functional import frozen_bn_stats  # noqa: F401 (re-exported for the tests)
+from .functional import frozen_bn_stats
 
 PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
 MARGINS = ("hard_label", "reference", "same_batch")

@@ -24,9 +24,7 @@ import torch
 
 from .base import Method, per_sample_ce
 from .functional import fcall, frozen_bn_stats, loss_jvp, meta_parameter_names, named_subset
-from .tangent import ce_tangent, recorder_or_none
-
-META_GRADS = ("jvp", "func_jvp", "double_backprop")
+from .tangent import ce_tangent, recorder_for
 
 
 class RewardSampler:
@@ -64,9 +62,7 @@ class L2R(Method):
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
-        if self.hp["meta_grad"] not in META_GRADS:
-            raise ValueError(f"l2r: meta_grad must be one of {META_GRADS}, not {self.hp['meta_grad']!r}")
-        self.recorder = recorder_or_none(model, "l2r") if self.hp["meta_grad"] == "jvp" else None
+        self.recorder = recorder_for(model, self.hp["meta_grad"], "l2r")
         self.meta_names = meta_parameter_names(model, self.hp["meta_layers"])
         seed = ctx.generator.initial_seed() if ctx.generator is not None else 0
         self.reward = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["reward_batch_size"], seed + 7919)

@@ -27,8 +27,8 @@ import torch.nn as nn
 
 from .base import Method, per_sample_ce
 from .functional import fcall, frozen_bn_stats, loss_jvp, meta_parameter_names, named_subset
-from .l2r import META_GRADS, RewardSampler
-from .tangent import ce_tangent, recorder_or_none
+from .l2r import RewardSampler
+from .tangent import ce_tangent, recorder_for
 
 
 class WeightNet(nn.Module):
@@ -55,9 +55,7 @@ class MWN(Method):
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
-        if self.hp["meta_grad"] not in META_GRADS:
-            raise ValueError(f"mwn: meta_grad must be one of {META_GRADS}, not {self.hp['meta_grad']!r}")
-        self.recorder = recorder_or_none(model, "mwn") if self.hp["meta_grad"] == "jvp" else None
+        self.recorder = recorder_for(model, self.hp["meta_grad"], "mwn")
         dtype = next(model.parameters()).dtype
         self.wnet = WeightNet(self.hp["hidden"]).to(device=ctx.device, dtype=dtype)
         self.wopt = torch.optim.Adam(self.wnet.parameters(), lr=self.hp["wnet_lr"],

@@ -214,12 +214,23 @@ def _channel_sums(g, x, mean, invstd):
     return s_xhat, s
 
 
+META_GRADS = ("jvp", "func_jvp", "double_backprop")
+
+
 def recorder_or_none(model: nn.Module, who: str) -> Recorder | None:
     try:
         return Recorder(model)
     except UnsupportedGraph as e:
         warnings.warn(f"{who}: no tangent-only pass for this network ({e}); using torch.func.jvp")
         return None
+
+
+def recorder_for(model: nn.Module, meta_grad: str, who: str) -> Recorder | None:
+    """A look-ahead method's ``meta_grad`` hyper-parameter checked, and its Recorder: only for
+    "jvp" on a supported graph (else None: torch.func.jvp or double back-propagation)."""
+    if meta_grad not in META_GRADS:
+        raise ValueError(f"{who}: meta_grad must be one of {META_GRADS}, not {meta_grad!r}")
+    return recorder_or_none(model, who) if meta_grad == "jvp" else None
 
 
 def ce_tangent(logits: torch.Tensor, y: torch.Tensor, dlogits: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,14 @@ def _save(fig, folder: Path, name: str) -> str:
     return f"plots/{name}"
 
 
+
+def _bold_legend_headers(ax, headers: dict) -> None:
+    """seaborn puts hue/style titles in the legend as entries: rename them and set them bold."""
+    for text in ax.get_legend().get_texts():
+        if text.get_text() in headers:
+            text.set_text(headers[text.get_text()])
+            text.set_fontweight("bold")
+
 def _style():
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
 
@@ -90,10 +98,7 @@ def purity_vs_accuracy(df: pd.DataFrame, folder: Path) -> list[str]:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Dictionary purity vs test accuracy (one point per trial)", fontsize=10)
     ax.legend(fontsize=8, title_fontsize=9, bbox_to_anchor=(1.02, 1), loc="upper left")
-    for text in ax.get_legend().get_texts():
-        if text.get_text() in ("noise", "where"):
-            text.set_text({"noise": "label noise", "where": "method: data / network (suite)"}[text.get_text()])
-            text.set_fontweight("bold")
+    _bold_legend_headers(ax, {"noise": "label noise", "where": "method: data / network (suite)"})
     return [_save(fig, folder, "purity_vs_accuracy.png")]
 
 
@@ -115,10 +120,7 @@ def zero_weight_vs_noise(df: pd.DataFrame, folder: Path) -> list[str]:
     ax.set_ylabel("zero-weight ratio (%)")
     ax.set_title("Zero-weight ratio vs realised noise (dashed: y = x)", fontsize=10)
     ax.legend(fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
-    for text in ax.get_legend().get_texts():
-        if text.get_text() in ("label", "suite"):
-            text.set_text({"label": "method", "suite": "suite"}[text.get_text()])
-            text.set_fontweight("bold")
+    _bold_legend_headers(ax, {"label": "method", "suite": "suite"})
     return [_save(fig, folder, "zero_weight_vs_noise.png")]
 
 

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from bench.harness import train
 from bench.models import build_model
 from methods import METHODS, Batch, Context, StepInfo
-from methods.fsr import FSR, closed_form_eps_grad, eval_mode, frozen_bn_stats, soft_ce
+from methods.fsr import FSR, closed_form_eps_grad, eval_mode, soft_ce
+from methods.functional import frozen_bn_stats
 
 
 def make_ctx(n=200, C=4, shape=(1, 16), dtype=torch.float32, **kw):

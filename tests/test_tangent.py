@@ -125,3 +125,12 @@ class _ScaledAdd(nn.Module):
 def test_unsafe_graphs_are_refused(model):
     with pytest.raises(UnsupportedGraph):
         Recorder(model)
+
+
+def test_recorder_for_checks_meta_grad():
+    from methods.tangent import recorder_for
+    model = build_model("mlp", (1, 12), 5)
+    assert isinstance(recorder_for(model, "jvp", "l2r"), Recorder)
+    assert recorder_for(model, "func_jvp", "l2r") is None and recorder_for(model, "double_backprop", "mwn") is None
+    with pytest.raises(ValueError, match="mwn: meta_grad"):
+        recorder_for(model, "bogus", "mwn")
