@@ -74,3 +74,14 @@ def test_every_suite_expands_for_every_profile_with_shapes_that_fit():
     for t in suites.expand(suites.SUITES["cost"], "quick", seeds=1):   # model and input shape agree
         runner = make_runner({**t, "steps": 1}, strict=False)
         runner.step()
+
+
+def test_hyper_parameters_take_the_profiles_value():
+    from bench import suites
+
+    def mwn(profile):
+        return {t["hparams"]["normalise"] for t in suites.expand(suites.SUITES["label_noise"], profile, methods=["mwn"])}
+
+    assert mwn("quick") == {True} and mwn("paper") == {False}   # the official script's default at paper scale
+    fsr = suites.expand(suites.SUITES["label_noise"], "paper", methods=["fsr"])
+    assert {t["hparams"]["warmup_epochs"] for t in fsr} == {20}
