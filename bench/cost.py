@@ -9,10 +9,11 @@ Two entry points:
   process (timing drift and neighbours' load hit every method alike), medians and ratios to
   softmax; ``format_table`` prints it. ``python -m bench.cost [model] [methods...]`` runs it.
 
-FSR's cost floor (a plain step plus one forward of its q reward samples) is the softmax
-step with ``extra_forward=q``: before each step, a no-grad forward of q other synthetic
-samples with BatchNorm in eval mode (as FSR's reward forward). ``python -m bench.cost
-resnet32 fsr --floor 200`` adds it to the table, with each row's ratio to it.
+FSR's cost floor (a plain step plus one no-grad forward of its q reward samples joined to
+the B un-mixed training samples, BatchNorm on that batch's statistics, as the reference
+margin needs) is the softmax step with ``extra_forward=q + B, extra_forward_bn="batch"``.
+``python -m bench.cost resnet32 fsr --floor 200`` adds it to the table (q = 200), with each
+row's ratio to it.
 
 What is timed is ``method.update(batch, info)``, one whole optimisation step, on batches cut
 from a synthetic training set resident on the device (no augmentation, no data loading).
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 
 from methods import METHODS, Batch, Context, StepInfo, get_method_class
+from methods.functional import eval_mode, frozen_bn_stats
 
 from . import allocator
 from .harness import StepTimer, resolve_device
@@ -51,7 +53,7 @@ DATASET_SHAPES = {"mnist1d": ((1, 40), 10), "digits": ((1, 8, 8), 10),
 
 DEFAULTS = dict(
     model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
-    method="softmax", hparams={}, reward_per_class=10, num_train=None, extra_forward=0,
+    method="softmax", hparams={}, reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval",
     steps=15, warmup=3, device="auto", seed=0, threads=None,
     optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
 )
@@ -156,15 +158,14 @@ class StepRunner:
     epochs: int
     lr: float
     extra: torch.Tensor | None = None    # forwarded without gradient before each step
+    extra_bn: str = "eval"               # its BatchNorm: "eval" or "batch" (statistics not updated)
     step_count: int = 0
 
     def step(self) -> dict:
         if self.extra is not None:
             model = self.method.model
-            with torch.no_grad():
-                model.eval()
+            with torch.no_grad(), (eval_mode(model) if self.extra_bn == "eval" else frozen_bn_stats(model)):
                 model(self.extra)
-                model.train()
         b = self.batches[self.step_count % len(self.batches)]
         info = StepInfo(epoch=self.step_count // self.steps_per_epoch, step=self.step_count, lr=self.lr,
                         epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
@@ -218,8 +219,10 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
         batches.append(Batch(x[i * B:(i + 1) * B], y[i * B:(i + 1) * B], idx))
     extra = (torch.randn(int(cfg["extra_forward"]), *shape, generator=gen).to(device)
              if cfg["extra_forward"] else None)
+    if cfg["extra_forward_bn"] not in ("eval", "batch"):
+        raise ValueError(f"bench.cost: extra_forward_bn must be eval or batch, not {cfg['extra_forward_bn']!r}")
     return StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
-                      float(cfg["optim"]["lr"]), extra)
+                      float(cfg["optim"]["lr"]), extra, cfg["extra_forward_bn"])
 
 
 def _summary(times: list[float]) -> dict:
@@ -268,7 +271,9 @@ def measure(config: dict, strict: bool = True) -> dict:
       reward_per_class clean reward-set size per class (default 10, i.e. 100 samples at C=10)
       num_train        synthetic training-set size (default max(10 B, 10 q, 20 C))
       extra_forward    before each step, a no-grad forward of this many other synthetic
-                       samples, BatchNorm in eval mode (default 0; FSR's floor: softmax with q)
+                       samples (default 0; FSR's floor: softmax with q + B)
+      extra_forward_bn its BatchNorm: "eval" (default) or "batch" (batch statistics, running
+                       ones untouched: FSR's floor)
       steps, warmup    timed steps (default 15) after untimed warm-up steps (default 3)
       device           "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
       seed             data, initial weights and the methods' generators (default 0)
@@ -299,6 +304,12 @@ def measure(config: dict, strict: bool = True) -> dict:
                 batch_size=int(cfg["batch_size"]), steps=len(times),
                 warmup=int(cfg["warmup"]), num_params=sum(p.numel() for p in runner.method.model.parameters()),
                 wall_s=time.perf_counter() - wall0)
+
+
+def fsr_floor(q: int, batch_size: int) -> dict:
+    """The config overrides of FSR's floor: a softmax step plus one no-grad forward of q + B
+    samples on batch statistics (the reward batch joined to the un-mixed training batch)."""
+    return {"method": "softmax", "extra_forward": q + batch_size, "extra_forward_bn": "batch"}
 
 
 # ------------------------------------------------------------------------------- compare
@@ -401,14 +412,15 @@ def main(argv=None) -> int:
     ap.add_argument("model", nargs="?", default="small_cnn")
     ap.add_argument("methods", nargs="*", help="registry names (default: all)")
     ap.add_argument("--floor", type=int, default=0, metavar="Q",
-                    help="add 'floor': softmax + a no-grad forward of Q samples (FSR's floor), and ratios to it")
+                    help="add 'floor': softmax + a no-grad forward of Q + B samples on batch statistics "
+                         "(FSR's floor with MixUp), and ratios to it")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: leave as is)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    variants = {"floor": {"method": "softmax", "extra_forward": args.floor}} if args.floor else None
+    variants = {"floor": fsr_floor(args.floor, 100)} if args.floor else None
     res = compare(args.methods or None, model=args.model, steps=args.steps, repeats=args.repeats, variants=variants)
     print(format_table(res, "floor" if args.floor else None))
     return 0

@@ -123,8 +123,10 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
           [_e("softmax"), _e("fsr", **FSR_NOISE)]),
     Suite("cost", "per-step time and peak memory of every method per network (paper Figure 4 left)", "noise",
           ["clean"], [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn"), _e("fsr"),
-                      # FSR's floor: a plain step plus a no-grad forward of its q = 200 reward samples
-                      _e("softmax", "fsr-floor", settings={"extra_forward": 200})], task="cost",
+                      # FSR's floor: a plain step plus one no-grad forward of q + B = 200 + 100
+                      # samples on batch statistics (its reward batch joined to the un-mixed batch)
+                      _e("softmax", "fsr-floor", settings={"extra_forward": 300, "extra_forward_bn": "batch"})],
+          task="cost",
           overrides={p: {"steps": {"smoke": 5, "quick": 15, "paper": 30}[p], "warmup": 3} for p in PROFILES}),
     Suite("pusher", "FSR's pusher functions for the dictionary (paper Figure 5 right)", "noise",
           ["uniform:0.2", "uniform:0.4"],

@@ -32,7 +32,8 @@ class StepInfo:
 class Context:
     """What a method may know of the run. ``reward_*`` is the clean reward set (empty unless
     the suite sets one aside); ``train_x``/``train_y`` are the whole training set with observed
-    labels (FSR draws its dictionary from them); ``augment`` is the harness's batch augmentation."""
+    labels (FSR draws its dictionary from them); ``augment(x, generator=None)`` is the harness's
+    batch augmentation (a method passes its own generator, so the harness's draws stay as they are)."""
 
     num_classes: int
     class_counts: torch.Tensor
@@ -45,7 +46,7 @@ class Context:
     train_y: torch.Tensor | None = None
     reward_x: torch.Tensor | None = None
     reward_y: torch.Tensor | None = None
-    augment: Callable[[torch.Tensor], torch.Tensor] = lambda x: x
+    augment: Callable[..., torch.Tensor] = lambda x, generator=None: x
     generator: torch.Generator | None = None
     device: torch.device = torch.device("cpu")
 

@@ -2,7 +2,8 @@
 
 Per step (after the warm-up):
 1. Draw a class-balanced reward batch of q samples from the dictionary R (training samples,
-   balanced by observed label) and forward it through the shared backbone without gradient.
+   balanced by observed label) and forward it through the shared backbone without gradient
+   (joined to the un-mixed training batch, for the meta-margin below).
 2. Forward the training batch once: features h_i, logits, p_i.
 3. Look-ahead on the last linear layer only, every eps_i = 1/B:
    FC' = FC - alpha * (sum_i eps_i grad CE_i + weight decay + momentum buffer).
@@ -11,42 +12,40 @@ Per step (after the warm-up):
 4. Weights from that gradient (``normalize``): "clip" w = max(0, -g) / (sum + 1e-5) (noise),
    "shift" w = r - min(r) + 1/B, r = eps - g, then / sum (long tail).
 5. The real step on sum_i w_i CE_i (+ the momentum re-labelling loss).
+``train_step`` reads as these phases: reward features, MixUp, look-ahead, weights, re-labelling.
 
 The meta-margin (CE before minus CE after the look-ahead, per training sample) feeds a
 momentum score s <- lam * s + (1 - lam) * margin; at every epoch end the dictionary keeps,
 per observed class, the |R| / C samples of largest score. Before the warm-up ends the weights
-are 1/B, while the scores and the dictionary still update (the reward forward is skipped
-then: the margin does not depend on it).
+are 1/B, while the scores and the dictionary still update.
 
 The meta-margin's two sides (``margin``). "Before" is always the per-sample CE the look-ahead
 steps on (with MixUp: the mixed batch and its mixed targets, at FC). "After" is taken at FC':
-- "hard_label" (default): the same training forward's features with the hard observed labels
-  (no smoothing). Free: no second forward of the training batch, so the step costs a plain
-  step plus the reward forward. Without MixUp it equals "reference" exactly.
-- "reference": the reference code's margin (ieg/models/fsr.py, ``meta_optimize``): the
-  UN-mixed batch with hard labels. With MixUp that needs the un-mixed batch's features, one
-  more forward without gradient of B inputs, BatchNorm as ``reward_bn`` (the reference forwards
-  [reward; un-mixed] as one batch with batch statistics, ``reward_bn="batch"``); about +0.2 x
-  the floor on a CPU ResNet-32 (measured: README, "Per-step cost").
+- "reference" (default; ieg/models/fsr.py, ``meta_optimize``): the UN-mixed batch with its hard
+  observed labels. With MixUp its features come from one no-grad forward of [reward batch;
+  un-mixed batch] as a single batch, BatchNorm on that batch's statistics with the running
+  statistics untouched (``reward_bn="batch"``), in the warm-up too. Without MixUp the un-mixed
+  batch is the training batch: its features come from the training forward, no extra forward.
+  The step's floor is then a plain step plus one no-grad forward of q + B samples (q alone
+  without MixUp).
+- "hard_label": a cost-saving option: the training forward's (mixed) features with the hard
+  observed labels; no forward of the un-mixed batch. Equal to "reference" without MixUp.
 - "same_batch": both sides on the mixed batch and targets; the margin is then the look-ahead's
   loss drop alone, which grows with the gradient norm, largest for the noisy samples the
-  network starts to fit: it ranks noisy samples high (dictionary purity ~0.4 on MNIST-1D at
-  40% noise, against ~0.98 for the other two). Kept for the ablation.
+  network starts to fit: it ranks noisy samples high. Kept for the ablation.
 With hard observed labels on the "after" side a sample whose label the network does not fit
 (a noisy one) gets a large "after" CE and a negative margin.
 
-Choices where the reference (google-research/ieg) leaves room, all options here:
-- Reward samples are taken un-augmented from ``ctx.train_x`` (``reward_augment``); never mixed.
-- The reward forward uses BatchNorm in eval mode by default (running statistics, cheap, never
-  updates them); ``reward_bn="batch"`` uses batch statistics without updating them.
-- With MixUp the look-ahead and weights use the mixed batch and its soft targets; the
-  reference margin's "after" side uses the un-mixed batch (above).
-- ``meta_layers`` other than "fc" (a count of last parameter tensors, or "all") uses
-  torch.func: exact but a second forward of the training batch (paper Figure 4 right).
+As the reference, by default: reward samples are crop/flip-augmented when drawn
+(``reward_augment``; the reference queue stores augmented images), never mixed; the meta loss
+carries the weight-decay term of FC' (``meta_weight_decay``); the look-ahead folds in the
+optimiser's momentum buffer and weight decay (``lookahead_momentum``). Options where the
+reference leaves room: ``reward_bn="eval"`` (running statistics, cheaper);
+``meta_layers`` other than "fc" (a count of last parameter tensors, or "all") uses torch.func:
+exact but a second forward of the training batch (paper Figure 4 right).
 """
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import torch
@@ -54,7 +53,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import Method
-from .functional import frozen_bn_stats
+from .functional import eval_mode, frozen_bn_stats
 
 PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
 MARGINS = ("hard_label", "reference", "same_batch")
@@ -70,28 +69,22 @@ def smooth_onehot(y: torch.Tensor, num_classes: int, smoothing: float, dtype) ->
     return t * (1 - smoothing) + smoothing / num_classes if smoothing else t
 
 
-def closed_form_eps_grad(h, p, t, h_r, t_r, weight, bias, alpha):
+def closed_form_eps_grad(h, p, t, h_r, t_r, weight, bias, alpha, wd=0.0):
     """d L_meta / d eps for a look-ahead FC' = (weight, bias) on the last layer.
 
     h (B, d), p (B, C), t (B, C): training features, softmax and targets at FC;
-    h_r (q, d), t_r (q, C): reward features and targets; weight (C, d), bias (C,): FC'.
+    h_r (q, d), t_r (q, C): reward features and targets; weight (C, d), bias (C,): FC';
+    ``wd``: the meta loss carries wd / 2 * |FC'|^2 (the reference's regulariser).
     Returns (grad (B,), meta loss)."""
     logits_r = h_r @ weight.T + bias
     meta_loss = soft_ce(logits_r, t_r).mean()
     g = (torch.softmax(logits_r, 1) - t_r) / len(h_r)   # d L_meta / d logits_r
     G_W, G_b = g.T @ h_r, g.sum(0)                       # (C, d), (C,)
+    if wd:
+        meta_loss = meta_loss + 0.5 * wd * (weight.pow(2).sum() + bias.pow(2).sum())
+        G_W, G_b = G_W + wd * weight, G_b + wd * bias
     grad = -alpha * ((h @ G_W.T + G_b) * (p - t)).sum(1)  # one B x d x C contraction
     return grad, meta_loss
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    was = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was)
 
 
 class FSR(Method):
@@ -105,15 +98,17 @@ class FSR(Method):
         "warmup_epochs": 20,       # E: int epochs, float in (0, 1) fraction of the run, or "lr_decay"
         "normalize": "clip",       # "clip" (noise) or "shift" (long tail)
         "pusher": "meta_margin",   # or neg_loss, max_margin, forgetting, aum
-        "margin": "hard_label",    # meta-margin "after" side: "hard_label" (training features, hard
-                                   # labels), "reference" (un-mixed batch) or "same_batch"
+        "margin": "reference",     # meta-margin "after" side: "reference" (the un-mixed batch, as the
+                                   # reference code), "hard_label" (cheaper) or "same_batch" (ablation)
+        "meta_weight_decay": True, # the meta loss carries the weight-decay term of FC', as the reference
         "relabel": True,           # momentum re-labelling loss after the warm-up
         "relabel_weight": 2.0,     # p
         "relabel_history": 0.1,    # weight on the history in the logit EMA
         "mixup": True,             # MixUp of the training batch, coefficient 1 - u^2 / 2
         "label_smoothing": 0.0,    # on the training and reward targets
-        "reward_augment": False,   # pass reward samples through ctx.augment
-        "reward_bn": "eval",       # "eval" (running statistics) or "batch" (batch statistics, not updated)
+        "reward_augment": True,    # crop/flip reward samples when drawn (the reference queue stores augmented ones)
+        "reward_bn": "batch",      # "batch" (batch statistics of [reward; un-mixed], not updated; the
+                                   # reference) or "eval" (running statistics)
         "meta_layers": "fc",       # "fc" (closed form), int k (last k parameter tensors) or "all"
     }
 
@@ -187,7 +182,7 @@ class FSR(Method):
             cols = torch.randint(m, (rows, k), generator=self.gen)
         idx = self.dictionary.gather(1, cols.to(self.dictionary.device)).flatten()
         x = self.ctx.train_x[idx]
-        return (self.ctx.augment(x) if self.hp["reward_augment"] else x), self.labels[idx]
+        return (self.ctx.augment(x, generator=self.gen) if self.hp["reward_augment"] else x), self.labels[idx]
 
     # ---------------------------------------------------------------- scores
     def _update_scores(self, idx, logits, target, y, margin):
@@ -233,94 +228,118 @@ class FSR(Method):
         return d if buf is None else d + group["momentum"] * buf
 
     def train_step(self, batch, info):
-        hp, model, C = self.hp, self.model, self.ctx.num_classes
+        hp, C, B = self.hp, self.ctx.num_classes, len(batch.y)
         active = self._active(info)
-        B, alpha = len(batch.y), hp["alpha"]
-
-        # margin="reference" with MixUp: the "after" side needs the un-mixed batch's features,
-        # a forward of its own (no gradient), joined to the reward forward.
-        margin_kind = hp["margin"] if hp["pusher"] == "meta_margin" else "hard_label"
-        extra_fwd = margin_kind == "reference" and hp["mixup"] and hp["meta_layers"] == "fc"
-        bn_ctx = lambda: eval_mode(model) if hp["reward_bn"] == "eval" else frozen_bn_stats(model)
-        reward = h_unmixed = None
-        if active:  # before the training forward: keeps the allocator's pages warm (performance.md)
-            x_r, y_r = self.reward_batch()
-            t_r = smooth_onehot(y_r, C, hp["label_smoothing"], x_r.dtype)
-            if hp["meta_layers"] == "fc":
-                with torch.no_grad(), bn_ctx():
-                    if extra_fwd and hp["reward_bn"] == "batch":  # shared statistics, as the reference
-                        f = model.features(torch.cat([x_r, batch.x]))
-                        reward, h_unmixed = f[:len(x_r)], f[len(x_r):]
-                    else:  # eval BN: per-sample features, and two forwards beat one of q + B on CPU
-                        reward = model.features(x_r)
-                        h_unmixed = model.features(batch.x) if extra_fwd else None
-            else:
-                reward = x_r
-        elif extra_fwd:
-            with torch.no_grad(), bn_ctx():
-                h_unmixed = model.features(batch.x)
-        hard = F.one_hot(batch.y, C).to(batch.x.dtype)
-
-        x, target = batch.x, smooth_onehot(batch.y, C, hp["label_smoothing"], batch.x.dtype)
-        if hp["mixup"]:
-            u = torch.rand(B, generator=self.gen, dtype=x.dtype).to(x.device)
-            mix = 1 - u ** 2 / 2
-            perm = torch.randperm(B, generator=self.gen).to(x.device)
-            x = mix.view(-1, *[1] * (x.dim() - 1)) * x + (1 - mix.view(-1, *[1] * (x.dim() - 1))) * x[perm]
-            target = mix[:, None] * target + (1 - mix[:, None]) * target[perm]
-
-        h = model.features(x)
-        logits = model.fc(h)
+        reward, t_r, h_unmixed = self._reward_features(batch, active)
+        x, target = self._mixup(batch)
+        h = self.model.features(x)
+        logits = self.model.fc(h)
         ce = soft_ce(logits, target)
-        out = {}
-
-        with torch.no_grad():
-            hd, ld = h.detach(), logits.detach()
-            p = torch.softmax(ld, 1)
-            fc = model.fc
-            if hp["meta_layers"] == "fc":
-                g_logits = (p - target) / B  # eps_i = 1 / B
-                W = fc.weight - alpha * self._lookahead_direction(fc.weight, g_logits.T @ hd)
-                b = fc.bias - alpha * self._lookahead_direction(fc.bias, g_logits.sum(0))
-                h_after = hd if h_unmixed is None else h_unmixed
-                ce_after = soft_ce(h_after @ W.T + b, target if margin_kind == "same_batch" else hard)
-                if active:
-                    grad, meta_loss = closed_form_eps_grad(hd, p, target, reward, t_r, W, b, alpha)
-            margin = ce.detach() - ce_after if hp["meta_layers"] == "fc" else None
-        if hp["meta_layers"] != "fc":
-            after = {"hard_label": (x, hard), "reference": (batch.x, hard), "same_batch": (x, target)}[margin_kind]
-            grad, meta_loss, ce_after = self._deep_eps_grad(x, target, ce, reward if active else None,
-                                                            t_r if active else None, active, *after)
-            margin = ce.detach() - ce_after
-        self._update_scores(batch.idx, ld, target, batch.y, margin)
-
-        if active:
-            if hp["normalize"] == "clip":
-                w = (-grad).clamp_min(0)
-            else:
-                raw = 1.0 / B - grad
-                w = raw - raw.min() + 1.0 / B
-            w = w / (w.sum() + 1e-5)
-            out["meta_loss"] = meta_loss.item()
-        else:
-            w = torch.full((B,), 1.0 / B, device=ce.device, dtype=ce.dtype)
+        hard = F.one_hot(batch.y, C).to(ce.dtype)
+        grad, meta_loss, margin = self._lookahead(x, h, logits, ce, target, hard, batch, reward, t_r,
+                                                  h_unmixed, active)
+        self._update_scores(batch.idx, logits.detach(), target, batch.y, margin)
+        w = self._weights(grad, B) if active else torch.full((B,), 1.0 / B, device=ce.device, dtype=ce.dtype)
         loss = (w * ce).sum()
-
+        out = {}
         if hp["relabel"]:
-            ema = self.ema_logits[batch.idx]
-            ema = ema * torch.rsqrt(ema.pow(2).mean() + 1e-8)  # RMS-normalised over the batch
+            relabel = self._relabel(batch.idx, logits, active)
             if active:
-                relabel = soft_ce(logits, torch.softmax(ema, 1)).mean()
                 loss = loss + hp["relabel_weight"] * relabel
                 out["relabel_loss"] = relabel.item()
-            h_ = hp["relabel_history"]
-            self.ema_logits[batch.idx] = h_ * ema + (1 - h_) * logits.detach()
-
         self.sgd_step(loss)
         out.update(loss=loss.item(), margin=margin.mean().item())
         if active:
-            out["weights"] = w.detach()
+            out.update(meta_loss=meta_loss.item(), weights=w.detach())
         return out
+
+    # ---------------------------------------------------------------- the step's phases
+    def _margin_kind(self) -> str:
+        return self.hp["margin"] if self.hp["pusher"] == "meta_margin" else "hard_label"
+
+    def _reward_features(self, batch, active):
+        """Phase 1, no gradient: the reward batch's features (or inputs, for deeper meta layers)
+        and, for the reference margin with MixUp, the un-mixed batch's features. With
+        ``reward_bn="batch"`` both come from ONE forward of [reward; un-mixed] on that batch's
+        statistics, running statistics untouched, as the reference's ``meta_optimize``; it runs
+        in the warm-up too, so the margin's "after" side is the same in both phases."""
+        hp, model = self.hp, self.model
+        unmixed = self._margin_kind() == "reference" and hp["mixup"] and hp["meta_layers"] == "fc"
+        joint = unmixed and hp["reward_bn"] == "batch"
+        if not (active or joint):
+            if not unmixed:
+                return None, None, None
+            with torch.no_grad(), eval_mode(model):
+                return None, None, model.features(batch.x)
+        x_r, y_r = self.reward_batch()
+        t_r = smooth_onehot(y_r, self.ctx.num_classes, hp["label_smoothing"], x_r.dtype)
+        if hp["meta_layers"] != "fc":
+            return x_r, t_r, None
+        bn = eval_mode(model) if hp["reward_bn"] == "eval" else frozen_bn_stats(model)
+        with torch.no_grad(), bn:
+            if joint:
+                f = model.features(torch.cat([x_r, batch.x]))
+                return f[:len(x_r)], t_r, f[len(x_r):]
+            # eval BatchNorm is per sample: two forwards equal one joint forward (and beat it on CPU)
+            return model.features(x_r), t_r, (model.features(batch.x) if unmixed else None)
+
+    def _mixup(self, batch):
+        """Phase 2: MixUp within the batch, coefficient 1 - u^2 / 2, on inputs and targets."""
+        hp, x = self.hp, batch.x
+        target = smooth_onehot(batch.y, self.ctx.num_classes, hp["label_smoothing"], x.dtype)
+        if not hp["mixup"]:
+            return x, target
+        B = len(batch.y)
+        u = torch.rand(B, generator=self.gen, dtype=x.dtype).to(x.device)
+        mix = 1 - u ** 2 / 2
+        perm = torch.randperm(B, generator=self.gen).to(x.device)
+        m = mix.view(-1, *[1] * (x.dim() - 1))
+        return m * x + (1 - m) * x[perm], mix[:, None] * target + (1 - mix[:, None]) * target[perm]
+
+    def _lookahead(self, x, h, logits, ce, target, hard, batch, reward, t_r, h_unmixed, active):
+        """Phase 3: FC' = FC - alpha * direction(sum_i CE_i / B), the eps-gradient of the meta
+        loss at FC' in closed form, and the meta-margin CE_before - CE_after."""
+        hp, kind, B = self.hp, self._margin_kind(), len(ce)
+        if hp["meta_layers"] != "fc":
+            after = {"hard_label": (x, hard), "reference": (batch.x, hard), "same_batch": (x, target)}[kind]
+            grad, meta_loss, ce_after = self._deep_eps_grad(x, target, ce, reward, t_r, active, *after)
+            return grad, meta_loss, ce.detach() - ce_after
+        with torch.no_grad():
+            hd, p, fc = h.detach(), torch.softmax(logits.detach(), 1), self.model.fc
+            g_logits = (p - target) / B  # eps_i = 1 / B
+            W = fc.weight - hp["alpha"] * self._lookahead_direction(fc.weight, g_logits.T @ hd)
+            b = fc.bias - hp["alpha"] * self._lookahead_direction(fc.bias, g_logits.sum(0))
+            h_after = hd if h_unmixed is None else h_unmixed
+            ce_after = soft_ce(h_after @ W.T + b, target if kind == "same_batch" else hard)
+            grad = meta_loss = None
+            if active:
+                grad, meta_loss = closed_form_eps_grad(hd, p, target, reward, t_r, W, b, hp["alpha"],
+                                                       self._meta_wd())
+            return grad, meta_loss, ce.detach() - ce_after
+
+    def _meta_wd(self) -> float:
+        """The weight-decay coefficient of the meta loss's regulariser on FC' (the reference adds
+        the network's weight-decay loss of the looked-ahead variables to its meta loss)."""
+        return self.opt.param_groups[0]["weight_decay"] if self.hp["meta_weight_decay"] else 0.0
+
+    def _weights(self, grad, B):
+        """Phase 4: "clip" max(0, -g), "shift" r - min(r) + 1/B with r = 1/B - g; / (sum + 1e-5)."""
+        if self.hp["normalize"] == "clip":
+            w = (-grad).clamp_min(0)
+        else:
+            raw = 1.0 / B - grad
+            w = raw - raw.min() + 1.0 / B
+        return w / (w.sum() + 1e-5)
+
+    def _relabel(self, idx, logits, active):
+        """Phase 5: the momentum re-labelling loss CE(softmax(ema), logits) (after the warm-up)
+        and the update of the per-sample logit EMA, RMS-normalised over the batch."""
+        ema = self.ema_logits[idx]
+        ema = ema * torch.rsqrt(ema.pow(2).mean() + 1e-8)
+        relabel = soft_ce(logits, torch.softmax(ema, 1)).mean() if active else None
+        h_ = self.hp["relabel_history"]
+        self.ema_logits[idx] = h_ * ema + (1 - h_) * logits.detach()
+        return relabel
 
     # ---------------------------------------------------------------- deeper meta layers
     def _deep_eps_grad(self, x, target, ce, x_r, t_r, active, x_after, t_after):
@@ -347,7 +366,9 @@ class FSR(Method):
                 ce_after = soft_ce(call(theta_la, x_after), t_after)
             if not active:
                 return None, None, ce_after
-            meta_fn = lambda params: soft_ce(call(params, x_r), t_r).mean()
+            wd = self._meta_wd()
+            meta_fn = lambda params: (soft_ce(call(params, x_r), t_r).mean()
+                                      + 0.5 * wd * sum(q.pow(2).sum() for q in params.values()))
             G = fgrad(meta_fn)(theta_la)
             with torch.no_grad():
                 meta_loss = meta_fn(theta_la)

@@ -56,6 +56,17 @@ def fcall(model: torch.nn.Module, params: dict, x: torch.Tensor, buffers: dict |
 
 
 @contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """The model in eval mode (BatchNorm on running statistics), its mode restored after."""
+    was = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was)
+
+
+@contextlib.contextmanager
 def frozen_bn_stats(model: torch.nn.Module):
     """BatchNorm layers use batch statistics and leave their running statistics untouched."""
     bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]

@@ -1,4 +1,5 @@
 """FSR: closed-form eps-gradient, dictionary, weight normalisation, an end-to-end run."""
+import copy
 import warnings
 
 import pytest
@@ -33,42 +34,51 @@ def batch_of(ctx, lo=0, hi=20):
     return Batch(ctx.train_x[idx], ctx.train_y[idx], idx)
 
 
-def explicit_eps_grad(m, batch, x_r, y_r):
-    """Autograd through an explicit look-ahead of the last layer (momentum buffer and weight
-    decay folded in as the method does), BatchNorm as in the method's step."""
-    model, B, alpha = m.model, len(batch.y), m.hp["alpha"]
-    with torch.no_grad(), eval_mode(model):
-        h_r = model.features(x_r)
+def _forward_restoring(model, x, train=True):
+    """Features of ``x`` in train (batch-statistics) or eval mode, running statistics restored."""
     saved = {k: v.clone() for k, v in model.state_dict().items()}
+    was = model.training
+    model.train(train)
     with torch.no_grad():
-        h = model.features(batch.x)
-    model.load_state_dict(saved)  # the forward above must not count twice in the running statistics
+        h = model.features(x)
+    model.train(was)
+    model.load_state_dict(saved)
+    return h
+
+
+def explicit_lookahead(m, x, target, x_after, y_after, x_r, y_r, joint=True):
+    """Brute force of the reference's ``meta_optimize`` on the last layer: autograd through an
+    explicit FC' (momentum buffer and weight decay folded in), the meta loss with the weight-decay
+    term of FC', and a SECOND forward of [reward; un-mixed] as one batch on batch statistics
+    (``joint=False``, no MixUp: the reward batch alone, the after side on the training forward).
+    Returns (d L_meta / d eps, margin = CE_before - CE_after)."""
+    model, B, alpha = m.model, len(target), m.hp["alpha"]
+    wd = m.opt.param_groups[0]["weight_decay"]
+    h = _forward_restoring(model, x)
+    if joint:
+        f = _forward_restoring(model, torch.cat([x_r, x_after]))
+        h_r, h_after = f[:len(x_r)], f[len(x_r):]
+    else:
+        h_r, h_after = _forward_restoring(model, x_r), h
     eps = torch.full((B,), 1.0 / B, dtype=h.dtype, requires_grad=True)
     W, b = model.fc.weight.detach().requires_grad_(), model.fc.bias.detach().requires_grad_()
-    ce = F.cross_entropy(h @ W.T + b, batch.y, reduction="none")
+    ce = soft_ce(h @ W.T + b, target)
     gW, gb = torch.autograd.grad((eps * ce).sum(), (W, b), create_graph=True)
     group = m.opt.param_groups[0]
     extra = lambda p: group["weight_decay"] * p.detach() + group["momentum"] * m.opt.state[p]["momentum_buffer"]
     W2 = W - alpha * (gW + extra(model.fc.weight))
     b2 = b - alpha * (gb + extra(model.fc.bias))
-    meta = F.cross_entropy(h_r @ W2.T + b2, y_r)
-    return torch.autograd.grad(meta, eps)[0]
+    meta = F.cross_entropy(h_r @ W2.T + b2, y_r) + 0.5 * wd * (W2.pow(2).sum() + b2.pow(2).sum())
+    grad = torch.autograd.grad(meta, eps)[0]
+    with torch.no_grad():
+        margin = ce - F.cross_entropy(h_after @ W2.T + b2, y_after, reduction="none")
+    return grad, margin.detach()
 
 
-def test_closed_form_matches_autograd_float64():
-    torch.manual_seed(0)
-    m, ctx = make_fsr(torch.float64, normalize="shift")
-    info = StepInfo(0, 0, 0.1, 4, 10)
-    m.update(batch_of(ctx, 20, 40), info)  # one real step: a momentum buffer and moved BN statistics
-    batch = batch_of(ctx)
-    state = m.gen.get_state()
-    x_r, y_r = m.reward_batch()
-    m.gen.set_state(state)
-    expected = explicit_eps_grad(m, batch, x_r, y_r)
-    captured = {}
-    orig = closed_form_eps_grad
-
+def _spy_closed_form(m, batch, info):
     import methods.fsr as fsr_mod
+    captured, orig = {}, fsr_mod.closed_form_eps_grad
+
     def spy(*a):
         captured["grad"], loss = orig(*a)
         return captured["grad"], loss
@@ -77,12 +87,64 @@ def test_closed_form_matches_autograd_float64():
         out = m.update(batch, info)
     finally:
         fsr_mod.closed_form_eps_grad = orig
-    rel = (captured["grad"] - expected).norm() / expected.norm()
+    return captured["grad"], out
+
+
+def test_closed_form_matches_autograd_float64():
+    torch.manual_seed(0)
+    m, ctx = make_fsr(torch.float64, normalize="shift", lam=0.0)
+    info = StepInfo(0, 0, 0.1, 4, 10)
+    m.update(batch_of(ctx, 20, 40), info)  # one real step: a momentum buffer and moved BN statistics
+    batch = batch_of(ctx)
+    state = m.gen.get_state()
+    x_r, y_r = m.reward_batch()
+    m.gen.set_state(state)
+    target = F.one_hot(batch.y, 4).double()
+    expected, margin = explicit_lookahead(m, batch.x, target, batch.x, batch.y, x_r, y_r, joint=False)
+    got, out = _spy_closed_form(m, batch, info)
+    rel = (got - expected).norm() / expected.norm()
     assert rel <= 1e-5, rel
+    # without MixUp the margin's "after" side is the training forward's (same features)
+    torch.testing.assert_close(m.score[batch.idx], margin, rtol=1e-6, atol=1e-9)
     # shift normalisation of that gradient
     raw = 1.0 / 20 - expected
     w = raw - raw.min() + 1.0 / 20
     torch.testing.assert_close(out["weights"], w / (w.sum() + 1e-5), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("active", [True, False])
+def test_reference_margin_with_mixup_matches_brute_force(active):
+    """The default margin with MixUp: the un-mixed batch at FC' with hard labels, its features
+    from one forward of [reward; un-mixed] on batch statistics (also in the warm-up); the
+    eps-gradient from the reward features of that same forward; running statistics untouched
+    by it."""
+    torch.manual_seed(0)
+    m, ctx = make_fsr(torch.float64, mixup=True, lam=0.0, warmup_epochs=0 if active else 5)
+    info = StepInfo(0, 0, 0.1, 4, 10)
+    m.update(batch_of(ctx, 20, 40), info)
+    batch = batch_of(ctx)
+    state = m.gen.get_state()
+    x_r, y_r = m.reward_batch()
+    u = torch.rand(20, generator=m.gen, dtype=torch.float64)
+    perm = torch.randperm(20, generator=m.gen)
+    m.gen.set_state(state)
+    mix = 1 - u ** 2 / 2
+    x = mix[:, None, None] * batch.x + (1 - mix[:, None, None]) * batch.x[perm]
+    t = F.one_hot(batch.y, 4).double()
+    target = mix[:, None] * t + (1 - mix[:, None]) * t[perm]
+    expected, margin = explicit_lookahead(m, x, target, batch.x, batch.y, x_r, y_r)
+    twin = copy.deepcopy(m.model)
+    with torch.no_grad():
+        twin(x)                            # one plain training forward of the mixed batch
+    if active:
+        got, _ = _spy_closed_form(m, batch, info)
+        assert (got - expected).norm() / expected.norm() <= 1e-6
+    else:
+        assert "weights" not in m.update(batch, info)
+    torch.testing.assert_close(m.score[batch.idx], margin, rtol=1e-6, atol=1e-9)
+    # the running statistics moved exactly once: by the mixed training forward
+    for name, buf in twin.named_buffers():
+        torch.testing.assert_close(dict(m.model.named_buffers())[name], buf, rtol=1e-9, atol=1e-12)
 
 
 def test_deeper_meta_layers_reduce_to_closed_form():
@@ -158,13 +220,12 @@ def test_end_to_end(pusher):
     assert r["test_acc"] > 0.1
 
 
-def explicit_margin(m, batch, u, perm, kind="reference", x_r=None):
+def explicit_margin(m, batch, u, perm, kind="reference"):
     """The meta-margin by autograd: the look-ahead FC' = FC - alpha * (grad of the 1/B-weighted
     CE of the MIXED batch + weight decay + momentum buffer); margin = CE(mixed batch, mixed
     targets; FC) - CE(after; FC') where "after" is, by ``kind``:
     reference: the UN-mixed batch with hard labels, its features with BatchNorm in eval mode
-      (reward_bn="eval"), or with ``x_r`` given, from one forward of [reward; un-mixed] with batch
-      statistics (reward_bn="batch", as the reference code);
+      (reward_bn="eval"; the default "batch" is tested against ``explicit_lookahead``);
     hard_label: the mixed batch's (training) features with hard labels;
     same_batch: the mixed batch with its mixed targets."""
     model, B, alpha, C = m.model, len(batch.y), m.hp["alpha"], m.ctx.num_classes
@@ -174,12 +235,8 @@ def explicit_margin(m, batch, u, perm, kind="reference", x_r=None):
     t = mix[:, None] * y1 + (1 - mix[:, None]) * y1[perm]
     saved = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
-        if x_r is None:
-            with eval_mode(model):            # before the training forward moves the BN statistics
-                h_u = model.features(batch.x)
-        else:
-            with frozen_bn_stats(model):
-                h_u = model.features(torch.cat([x_r, batch.x]))[len(x_r):]
+        with eval_mode(model):                # before the training forward moves the BN statistics
+            h_u = model.features(batch.x)
         h = model.features(x)                 # training mode, as the method's training forward
     model.load_state_dict(saved)
     W, b = model.fc.weight.detach().requires_grad_(), model.fc.bias.detach().requires_grad_()
@@ -195,11 +252,11 @@ def explicit_margin(m, batch, u, perm, kind="reference", x_r=None):
     return (ce_before - ce_after).detach()
 
 
-@pytest.mark.parametrize("warmup,bn", [(0, "eval"), (2, "eval"), (0, "batch")])
-def test_reference_meta_margin_matches_explicit(warmup, bn):
-    """margin="reference": before on the mixed batch, after on the un-mixed batch at FC'."""
+@pytest.mark.parametrize("warmup", [0, 2])
+def test_reference_meta_margin_eval_bn_matches_explicit(warmup):
+    """margin="reference", reward_bn="eval": after on the un-mixed batch at FC', eval BatchNorm."""
     torch.manual_seed(0)
-    m, ctx = make_fsr(torch.float64, mixup=True, warmup_epochs=warmup, lam=0.0, reward_bn=bn, margin="reference")
+    m, ctx = make_fsr(torch.float64, mixup=True, warmup_epochs=warmup, lam=0.0, reward_bn="eval")
     info = StepInfo(0, 0, 0.1, 4, 10)
     m.update(batch_of(ctx, 20, 40), info)  # a momentum buffer and moved BN statistics
     batch = batch_of(ctx)
@@ -208,7 +265,7 @@ def test_reference_meta_margin_matches_explicit(warmup, bn):
     u = torch.rand(20, generator=m.gen, dtype=torch.float64)
     perm = torch.randperm(20, generator=m.gen)
     m.gen.set_state(state)
-    expected = explicit_margin(m, batch, u, perm, x_r=x_r if bn == "batch" else None)
+    expected = explicit_margin(m, batch, u, perm)
     out = m.update(batch, info)
     torch.testing.assert_close(m.score[:20], expected, rtol=1e-9, atol=1e-12)  # lam = 0: score = margin
     assert out["margin"] == pytest.approx(expected.mean().item(), rel=1e-9)
@@ -217,11 +274,11 @@ def test_reference_meta_margin_matches_explicit(warmup, bn):
 
 @pytest.mark.parametrize("kind,warmup", [("hard_label", 0), ("hard_label", 2), ("same_batch", 2)])
 def test_margin_options(kind, warmup):
-    """margin="hard_label" (the default): after = the mixed batch's features with hard labels;
+    """margin="hard_label" (cost-saving option): after = the mixed batch's features with hard labels;
     "same_batch": both sides on the mixed batch and its mixed targets."""
     torch.manual_seed(0)
     m, ctx = make_fsr(torch.float64, mixup=True, margin=kind, lam=0.0, warmup_epochs=warmup)
-    assert FSR.defaults["margin"] == "hard_label"
+    assert FSR.defaults["margin"] == "reference" and FSR.defaults["reward_bn"] == "batch"
     info = StepInfo(0, 0, 0.1, 4, 10)
     m.update(batch_of(ctx, 20, 40), info)
     batch = batch_of(ctx)
@@ -259,9 +316,10 @@ def test_hard_label_margin_is_the_reference_without_mixup():
     assert c1 == c2 == [8, 20] * 3   # per step: the reward forward (q = 8), the training forward
 
 
-@pytest.mark.parametrize("kind,sizes", [("hard_label", [8, 20]), ("same_batch", [8, 20]), ("reference", [8, 20, 20])])
+@pytest.mark.parametrize("kind,sizes", [("hard_label", [8, 20]), ("same_batch", [8, 20]), ("reference", [28, 20])])
 def test_backbone_forwards_per_step_with_mixup(kind, sizes):
-    """With MixUp only margin="reference" forwards the training batch a second time (un-mixed)."""
+    """With MixUp only margin="reference" forwards the un-mixed batch too: joined to the reward
+    batch, one no-grad forward of q + B (the floor), then the training forward."""
     m, ctx = make_fsr(mixup=True, relabel=True, margin=kind)
     calls = []
     m.model.body.register_forward_pre_hook(lambda mod, inp: calls.append(len(inp[0])))
