@@ -45,6 +45,9 @@ def cb_loss(logits, y, class_weights, loss="softmax", gamma=1.0):
 
 
 class ClassBalanced(Method):
+    """For the sigmoid losses the last layer's bias starts at -log(C - 1) and, as in the
+    reference code (richardaecn/class-balanced-loss), takes no weight decay."""
+
     defaults = {"beta": 0.9999, "loss": "softmax", "gamma": 1.0}
 
     def __init__(self, model, ctx, **hparams):
@@ -57,6 +60,14 @@ class ClassBalanced(Method):
         if self.hp["loss"] != "softmax":  # sigmoid losses start from prior 1/C per class
             with torch.no_grad():
                 model.fc.bias.fill_(-torch.log(torch.tensor(ctx.num_classes - 1.0)).item())
+
+    def make_optimizer(self, params):
+        if self.hp["loss"] == "softmax":
+            return super().make_optimizer(params)
+        bias = self.model.fc.bias
+        opt = super().make_optimizer([p for p in self.model.parameters() if p is not bias])
+        opt.add_param_group({"params": [bias], "weight_decay": 0.0})
+        return opt
 
     def train_step(self, batch, info):
         loss = cb_loss(self.model(batch.x), batch.y, self.class_weights, self.hp["loss"], self.hp["gamma"])

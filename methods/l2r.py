@@ -2,8 +2,9 @@
 
 Each step: perturb every training sample's loss by eps_i (eps = 0), take one look-ahead SGD
 step of the meta layers on sum_i eps_i * CE_i, measure the CE of a clean reward batch at the
-looked-ahead parameters, and weight sample i by max(0, -dL_R/deps_i), normalised to sum 1
-(uniform if all are 0). The real step is SGD on sum_i w_i * CE_i, no gradient through w.
+looked-ahead parameters, and weight sample i by max(0, -dL_R/deps_i), normalised to sum 1.
+The real step is SGD on sum_i w_i * CE_i, no gradient through w; when every weight is 0 (as
+uber-research and ieg, no uniform fallback) nothing is stepped: no momentum, no weight decay.
 
 At eps = 0 the looked-ahead parameters are the current ones, so exactly
     dL_R/deps_i = -alpha * (grad CE_i . grad L_R)   (both at the current parameters),
@@ -45,10 +46,10 @@ class RewardSampler:
 
 
 def normalise(raw: torch.Tensor) -> torch.Tensor:
-    """max(0, raw) / sum, or uniform 1/B if every entry is <= 0."""
+    """max(0, raw) / sum; all zeros if every entry is <= 0 (as uber-research and ieg do)."""
     w = raw.clamp_min(0)
     total = w.sum()
-    return w / total if total > 0 else torch.full_like(w, 1.0 / len(w))
+    return w / total if total > 0 else w
 
 
 class L2R(Method):
@@ -56,7 +57,7 @@ class L2R(Method):
         "reward_batch_size": 100,      # q; the reward set's size is the harness's reward_per_class
         "meta_layers": "all",          # "all", "fc", last-k int, or module-name prefixes
         "meta_grad": "jvp",            # "jvp" (exact identity, fast) | "func_jvp" | "double_backprop"
-        "augment_reward": False,
+        "augment_reward": True,        # crop/flip as the training batches (MW-Net.py's meta set)
     }
     needs_reward = True
 
@@ -69,7 +70,7 @@ class L2R(Method):
 
     def reward_batch(self):
         xr, yr = self.reward.next()
-        return (self.ctx.augment(xr) if self.hp["augment_reward"] else xr), yr
+        return (self.ctx.augment(xr, generator=self.reward.gen) if self.hp["augment_reward"] else xr), yr
 
     def meta_params(self):
         return named_subset(self.model, self.meta_names)
@@ -112,5 +113,6 @@ class L2R(Method):
             loss = per_sample_ce(self.model(batch.x), batch.y)
         w = normalise(-grad_eps)
         weighted = (w * loss).sum()
-        self.sgd_step(weighted)
+        if bool(w.any()):
+            self.sgd_step(weighted)
         return {"loss": loss.mean().item(), "weighted_loss": weighted.item(), "weights": w}

@@ -5,7 +5,8 @@ CE to a weight. Each step:
   1. virtual SGD step of the classifier (current lr, no momentum / weight decay) on
      sum_i u_i CE_i, with u_i = v(CE_i) / B (or v_i / sum_j v_j if ``normalise``);
   2. mean CE of a clean meta batch at the virtual parameters theta';
-  3. backward into the weighting network only, one Adam step of it;
+  3. backward into the weighting network only, one step of its optimiser (Adam lr 1e-3, wd 1e-4,
+     the noise script; the class-imbalance script: SGD lr 1e-5, momentum 0.9, Nesterov, wd 5e-4);
   4. the real step on sum_i u_i CE_i with the updated network's weights (no gradient).
 
 Step 3 needs dL_meta/du_i = -lr * (grad CE_i(theta) . grad L_meta(theta')). With
@@ -44,12 +45,15 @@ class MWN(Method):
     defaults = {
         "meta_batch_size": 100,
         "hidden": 100,
+        "wnet_optim": "adam",      # "adam" (noise script) or "sgd" (class-imbalance script)
         "wnet_lr": 1e-3,
         "wnet_weight_decay": 1e-4,
+        "wnet_momentum": 0.9,      # SGD only
+        "wnet_nesterov": True,     # SGD only
         "normalise": False,        # False: u = v / B (stable official script); True: u = v / sum v
         "meta_layers": "all",
         "meta_grad": "jvp",        # "jvp" | "func_jvp" | "double_backprop"
-        "augment_meta": False,
+        "augment_meta": True,      # crop/flip as the training batches (MW-Net.py's meta set)
     }
     needs_reward = True
 
@@ -58,15 +62,21 @@ class MWN(Method):
         self.recorder = recorder_for(model, self.hp["meta_grad"], "mwn")
         dtype = next(model.parameters()).dtype
         self.wnet = WeightNet(self.hp["hidden"]).to(device=ctx.device, dtype=dtype)
-        self.wopt = torch.optim.Adam(self.wnet.parameters(), lr=self.hp["wnet_lr"],
-                                     weight_decay=self.hp["wnet_weight_decay"])
+        hp = self.hp
+        if hp["wnet_optim"] == "adam":
+            self.wopt = torch.optim.Adam(self.wnet.parameters(), lr=hp["wnet_lr"], weight_decay=hp["wnet_weight_decay"])
+        elif hp["wnet_optim"] == "sgd":
+            self.wopt = torch.optim.SGD(self.wnet.parameters(), lr=hp["wnet_lr"], momentum=hp["wnet_momentum"],
+                                        nesterov=hp["wnet_nesterov"], weight_decay=hp["wnet_weight_decay"])
+        else:
+            raise ValueError(f"mwn: wnet_optim must be adam or sgd, not {hp['wnet_optim']!r}")
         self.meta_names = meta_parameter_names(model, self.hp["meta_layers"])
         seed = ctx.generator.initial_seed() if ctx.generator is not None else 0
         self.meta = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["meta_batch_size"], seed + 104729)
 
     def meta_batch(self):
         xm, ym = self.meta.next()
-        return (self.ctx.augment(xm) if self.hp["augment_meta"] else xm), ym
+        return (self.ctx.augment(xm, generator=self.meta.gen) if self.hp["augment_meta"] else xm), ym
 
     def meta_params(self):
         return named_subset(self.model, self.meta_names)

@@ -60,8 +60,15 @@ def test_sigmoid_variants_start_the_bias_at_minus_log_c_minus_one():
     model = build_model("mlp", (1, 40), 10)
     ctx = Context(num_classes=10, class_counts=torch.full((10,), 100), num_train=1000, epochs=1,
                   steps_per_epoch=10, batch_size=100)
-    get_method_class("cb")(model, ctx, loss="focal", beta=0.99)
+    m = get_method_class("cb")(model, ctx, loss="focal", beta=0.99)
     assert torch.allclose(model.fc.bias, torch.full((10,), -math.log(9)))
+    # the bias takes no weight decay, every other parameter does
+    decay = {id(p): g["weight_decay"] for g in m.opt.param_groups for p in g["params"]}
+    assert decay[id(model.fc.bias)] == 0.0
+    assert all(decay[id(p)] == 5e-4 for p in model.parameters() if p is not model.fc.bias)
+    assert len(decay) == len(list(model.parameters()))
+    soft = get_method_class("cb")(build_model("mlp", (1, 40), 10), ctx)
+    assert [g["weight_decay"] for g in soft.opt.param_groups] == [5e-4]
 
 
 def test_unknown_hyper_parameter_is_rejected():

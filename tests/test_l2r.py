@@ -99,7 +99,24 @@ def test_jvp_and_double_backprop_take_the_same_step():
 def test_normalise():
     w = normalise(torch.tensor([0.5, -1.0, 1.5, 0.0]))
     assert torch.allclose(w, torch.tensor([0.25, 0.0, 0.75, 0.0]))
-    assert torch.equal(normalise(torch.tensor([-1.0, 0.0, -2.0, 0.0])), torch.full((4,), 0.25))
+    assert torch.equal(normalise(torch.tensor([-1.0, 0.0, -2.0, 0.0])), torch.zeros(4))
+
+
+def test_all_zero_weights_take_no_step():
+    """Every raw weight <= 0: zero weights and no optimiser step (momentum and weight decay
+    would otherwise move the parameters)."""
+    method, x, y, xr, yr = setup()
+    method.eps_grad_jvp = lambda *a, **k: (torch.ones(B, dtype=torch.double),  # every raw weight < 0
+                                           per_sample_ce(method.model(x), y))
+    out = method.update(Batch(x, y, torch.arange(B)), StepInfo(0, 0, 0.1, 1, 5))   # first step: no buffer yet
+    before = [p.detach().clone() for p in method.model.parameters()]
+    method.opt.state.clear()
+    for p in method.model.parameters():       # a momentum buffer that a step would apply
+        method.opt.state[p]["momentum_buffer"] = torch.ones_like(p)
+    out = method.update(Batch(x, y, torch.arange(B)), StepInfo(0, 1, 0.1, 1, 5))
+    assert torch.equal(out["weights"], torch.zeros(B, dtype=torch.double))
+    for a, p in zip(before, method.model.parameters()):
+        assert torch.equal(a, p.detach())
 
 
 def test_needs_reward_set():

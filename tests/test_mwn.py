@@ -120,6 +120,13 @@ def test_weight_net_shape_and_optimiser():
     assert shapes == [(100, 1), (100,), (1, 100), (1,)]
     group = method.wopt.param_groups[0]
     assert isinstance(method.wopt, torch.optim.Adam) and group["lr"] == 1e-3 and group["weight_decay"] == 1e-4
+    # the class-imbalance script's optimiser
+    method, *_ = setup(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4)
+    group = method.wopt.param_groups[0]
+    assert isinstance(method.wopt, torch.optim.SGD)
+    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (1e-5, 0.9, True, 5e-4)
+    with pytest.raises(ValueError, match="wnet_optim"):
+        setup(wnet_optim="rmsprop")
 
 
 def test_harness_end_to_end():
