@@ -3,9 +3,14 @@
 Data stay resident as tensors on the device; batches are drawn by index from a seeded
 permutation and augmented as tensors; the schedule sets the learning rate per step; the
 test set is evaluated after every epoch. Nothing here knows any particular method.
+
+With ``ema_decay`` (on in the paper profile, 0.999 as the reference code) the test accuracy is
+that of an exponential moving average of the weights, for every method alike; each row keeps
+the raw model's accuracy too (``raw_test_acc``, ``raw_best_acc``).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import statistics
@@ -28,8 +33,8 @@ DEFAULTS = dict(
     dataset=datasets.DEFAULT, data_root=None, download=False, corruption="clean", method="softmax",
     hparams={}, seed=0, model="small_cnn", epochs=10, batch_size=100, eval_batch_size=1000,
     optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
-    schedule=dict(name="cosine_restarts"), reward_per_class=0, train_limit=None,
-    device="auto", timing_warmup_steps=3,
+    schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, train_limit=None,
+    ema_decay=None, device="auto", timing_warmup_steps=3,
 )
 
 
@@ -83,6 +88,33 @@ def evaluate(method, x, y, batch_size) -> torch.Tensor:
     return torch.cat(preds)
 
 
+class WeightEMA:
+    """An exponential moving average of the model's parameters (decay d: ema <- d ema + (1 - d) p
+    after every step), evaluated as the reference code evaluates, for every method alike:
+    ``swapped()`` puts the averages into the model (BatchNorm keeps its running statistics) and
+    restores the trained parameters after."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.params = [p for p in model.parameters()]
+        self.avg = [p.detach().clone() for p in self.params]
+        self.weight = 1.0 - float(decay)
+
+    @torch.no_grad()
+    def update(self) -> None:
+        torch._foreach_lerp_(self.avg, [p.detach() for p in self.params], self.weight)
+
+    @contextlib.contextmanager
+    def swapped(self):
+        saved = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            torch._foreach_copy_([p.data for p in self.params], self.avg)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_([p.data for p in self.params], saved)
+
+
 def save_labels(path: Path, data: datasets.Prepared) -> None:
     np.savez_compressed(path, observed=data.y_train.cpu().numpy(), true=data.y_true.cpu().numpy(),
                         clean=data.clean_mask.cpu().numpy(), train_index=data.train_index.cpu().numpy(),
@@ -101,11 +133,13 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
     ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"])
-    data = datasets.prepare(ds, cfg["corruption"], seed, cfg["reward_per_class"], cfg["train_limit"]).to(device)
+    reward_per_class = (int(cfg["reward_total"]) // ds.num_classes if cfg["reward_total"]
+                        else int(cfg["reward_per_class"]))   # reward_total: a size in all (MW-Net's num_meta)
+    data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"]).to(device)
     if trial_dir:
         save_labels(Path(trial_dir) / "labels.npz", data)
     augment_fn = datasets.augment.AUGMENTATIONS[data.augment]
-    augment = lambda x: augment_fn(x, generator=gen)
+    augment = lambda x, generator=None: augment_fn(x, generator=gen if generator is None else generator)
 
     n, bs, epochs = len(data.y_train), int(cfg["batch_size"]), int(cfg["epochs"])
     steps_per_epoch = max(1, n // bs)
@@ -121,7 +155,8 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     timer, wstats, clean = StepTimer(device), WeightStats(), data.clean_mask
-    best_acc, history, last = 0.0, [], {}
+    ema = WeightEMA(model, cfg["ema_decay"]) if cfg["ema_decay"] else None
+    best_acc, raw_best, history, last = 0.0, 0.0, [], {}
     step = 0
     for epoch in range(epochs):
         model.train()
@@ -135,6 +170,8 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
             out = method.update(batch, info)
             if step >= cfg["timing_warmup_steps"]:
                 timer.stop(t0)
+            if ema is not None:
+                ema.update()
             weights = out.pop("weights", None)
             if weights is not None:
                 wstats.add(weights, clean[idx])
@@ -146,10 +183,14 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         timer.flush()
         extra = method.on_epoch_end(epoch) or {}
         dictionary = extra.pop("dictionary", None)
-        pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"])
+        pred = raw_pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"])
+        if ema is not None:
+            with ema.swapped():
+                pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"])
         acc = float((pred == data.y_test).float().mean())
-        best_acc = max(best_acc, acc)
-        last = dict(epoch=epoch + 1, test_acc=acc, best_acc=best_acc, lr=info.lr,
+        raw_acc = float((raw_pred == data.y_test).float().mean())
+        best_acc, raw_best = max(best_acc, acc), max(raw_best, raw_acc)
+        last = dict(epoch=epoch + 1, test_acc=acc, best_acc=best_acc, raw_test_acc=raw_acc, lr=info.lr,
                     **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()},
                     **{k: float(v) for k, v in extra.items()})
         if dictionary is not None:
@@ -159,7 +200,8 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
             report(dict(last))
 
     result = dict(  # ``pred``: the last epoch's test predictions
-        test_acc=last["test_acc"], best_acc=best_acc, epochs=epochs,
+        test_acc=last["test_acc"], best_acc=best_acc, raw_test_acc=last["raw_test_acc"], raw_best_acc=raw_best,
+        epochs=epochs,
         realized_noise=data.realized_noise, num_train=n, num_reward=len(data.y_reward),
         dict_purity=last.get("dict_purity", math.nan),
         step_time_s=statistics.median(timer.times) if timer.times else math.nan,

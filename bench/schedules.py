@@ -2,8 +2,9 @@
 
 - ``cosine_restarts``: the FSR noise schedule: cosine periods of 1, 2, 4, ... epochs, the peak
   multiplied by ``decay`` (0.9) at each restart.
-- ``step``: the long-tail schedule of Cui et al.: linear warm-up over ``warmup`` epochs, then
-  the base rate times ``factors[k]`` from epoch ``milestones[k]`` on.
+- ``step``: the long-tail schedule of Cui et al.: a warm-up rising linearly per step from 0 to
+  the base rate over ``warmup`` epochs, then the base rate times ``factors[k]`` from epoch
+  ``milestones[k]`` on.
 - ``constant``.
 """
 from __future__ import annotations
@@ -19,8 +20,8 @@ def cosine_restarts(lr: float, t: float, first: float = 1.0, mult: float = 2.0, 
 
 
 def step(lr: float, t: float, warmup: float = 5, milestones=(160, 180), factors=(0.01, 0.0001)) -> float:
-    if t < warmup:  # epoch-wise linear warm-up: lr/warmup in the first epoch, ..., lr in the last
-        return lr * (math.floor(t) + 1) / math.ceil(warmup)
+    if t < warmup:  # linear in the fractional epoch, i.e. per step, from 0
+        return lr * t / warmup
     factor = 1.0
     for m, f in zip(milestones, factors):
         if t >= m:

@@ -27,7 +27,7 @@ def test_cosine_restarts_periods_double_and_peaks_decay():
 
 def test_step_schedule_warms_up_then_decays():
     f = lambda t: schedules.step(0.1, t, warmup=5, milestones=(160, 180), factors=(0.01, 0.0001))
-    assert [round(f(e), 6) for e in range(5)] == [0.02, 0.04, 0.06, 0.08, 0.1]
+    assert [round(f(e), 6) for e in (0, 0.5, 1, 2.5, 4.99, 5)] == [0.0, 0.01, 0.02, 0.05, 0.0998, 0.1]
     assert f(100) == pytest.approx(0.1) and f(170) == pytest.approx(1e-3) and f(190) == pytest.approx(1e-5)
 
 
@@ -120,3 +120,30 @@ def test_shot_accuracy_groups_by_training_count():
     pred = torch.tensor([0, 0, 1, 0, 0, 0])
     s = shot_accuracy(pred, y, counts)
     assert (s["many_acc"], s["medium_acc"], s["few_acc"]) == (1.0, 0.5, 0.0)
+
+
+def test_weight_ema_averages_parameters_and_swaps_them_in():
+    from bench.harness import WeightEMA
+
+    model = build_model("mlp", (1, 40), 10)
+    ema = WeightEMA(model, 0.9)
+    first = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update()
+    trained = [p.detach().clone() for p in model.parameters()]
+    with ema.swapped():
+        for p, f in zip(model.parameters(), first):
+            torch.testing.assert_close(p, f + 0.1)          # 0.9 * p0 + 0.1 * (p0 + 1)
+    for p, t in zip(model.parameters(), trained):
+        assert torch.equal(p, t)                            # the trained parameters come back
+
+
+def test_ema_evaluation_keeps_the_raw_accuracy_beside_it():
+    raw = train({**TINY, "method": "softmax"})
+    both = train({**TINY, "method": "softmax", "ema_decay": 0.999})
+    assert raw["raw_test_acc"] == raw["test_acc"] == both["raw_test_acc"]   # training is unchanged
+    assert both["test_acc"] != both["raw_test_acc"]          # 0.999 over ~60 steps: near the initial weights
+    halved = train({**TINY, "method": "softmax", "reward_total": 100})
+    assert halved["num_reward"] == 100                       # 10 per class over digits' 10 classes
