@@ -51,6 +51,8 @@ def build_parser() -> Parser:
     r.add_argument("--download", action="store_true", help="download the data set if missing")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")
     r.add_argument("--verbose", action="store_true", help="show Ray's own status output and worker logs")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the expanded trials (one JSON object per line) and run nothing")
 
     rep = sub.add_parser("report", help="tables and plots from DIR/results.csv into DIR/report/")
     rep.add_argument("--out", default="results")
@@ -107,9 +109,14 @@ def _validate_run(args) -> tuple[list[dict], int]:
     data_root = str(Path(args.data_root).resolve()) if args.data_root else None
     trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
                            data_root=data_root, download=args.download, device=args.device)
+    if args.dry_run:
+        return trials, 0
     # fail early (and download once, here) if data are missing; cost trials use shapes only
     for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
         datasets.load_dataset(name, data_root, args.download)
+    why = store.header_difference(args.out)
+    if why:
+        raise UsageError(why)
     done = store.finished_ids(args.out)
     already = [t for t in trials if t["trial_id"] in done]
     if already and not args.resume:
@@ -120,6 +127,11 @@ def _validate_run(args) -> tuple[list[dict], int]:
 
 def cmd_run(args) -> int:
     todo, skipped = _validate_run(args)
+    if args.dry_run:
+        for t in todo:
+            print(json.dumps(t, sort_keys=True))
+        print(f"{args.suite} ({args.profile}): {len(todo)} trial(s); nothing run", file=sys.stderr)
+        return 0
     from .runner import run_trials  # imports Ray: only once the input is known to be good
 
     print(f"{args.suite} ({args.profile}): {len(todo)} trial(s) to run"

@@ -66,6 +66,22 @@ def read_rows(out_dir) -> list[dict]:
         return [dict(zip(header, r)) for r in reader if len(r) == len(header)]
 
 
+def header_difference(out_dir) -> str | None:
+    """Why rows of this version cannot be appended to DIR/results.csv (its header differs), or None."""
+    path = results_path(out_dir)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f), [])
+    if header == COLUMNS:
+        return None
+    missing, extra = [c for c in COLUMNS if c not in header], [c for c in header if c not in COLUMNS]
+    what = (f"lacks {', '.join(missing)}" if missing else "") + ("; " if missing and extra else "") + \
+           (f"has unknown {', '.join(extra)}" if extra else "")
+    return f"{path} was written by another version (its header {what or 'has another column order'}); " \
+           "choose another --out"
+
+
 def finished_ids(out_dir) -> set[str]:
     """Trial ids with a successful row (failed trials are retried by --resume)."""
     return {r["trial_id"] for r in read_rows(out_dir) if r.get("status") == "ok"}

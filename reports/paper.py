@@ -97,7 +97,7 @@ def paper_method(method: str, variant: str, suite: str) -> str | None:
         return "MWN"
     if m == "fsr" and v in ("", "fsr"):
         return "FSR"
-    if m == "fsr" and v in ("fsr-df", "fsr_df"):
+    if m == "fsr_df" and v in ("", "fsr_df", "fsr-df") or m == "fsr" and v in ("fsr-df", "fsr_df"):
         return "FSR-DF"
     return None
 

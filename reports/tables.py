@@ -13,12 +13,14 @@ import pandas as pd
 from . import paper
 
 DASH = "—"
-SUITE_ORDER = ["label_noise", "asym_noise", "long_tail", "mixed", "cost", "pusher",
-               "reward_size", "meta_layers"]
+SUITE_ORDER = ["label_noise", "asym_noise", "long_tail", "mixed", "cost", "pusher", "ablation",
+               "reward_size", "sensitivity", "meta_layers"]
 SUITE_TITLES = {
     "label_noise": "Label noise", "asym_noise": "Asymmetric label noise", "long_tail": "Long tail",
     "mixed": "Mixed long tail and label noise", "cost": "Cost (paper Figure 4)",
     "pusher": "Pusher ablation (paper Figure 5 right)", "reward_size": "Reward set size (paper Figure 7)",
+    "ablation": "MixUp and momentum re-labelling (paper Figure 6)",
+    "sensitivity": "Hyper-parameter sensitivity (paper Table 4 bottom)",
     "meta_layers": "Meta layers (paper Figure 4 right)",
 }
 METHOD_ORDER = ["softmax", "cb", "l2r", "mwn", "fsr"]
@@ -223,7 +225,8 @@ def _published_rows(grid: Grid, metric: str = "test_acc"):
             cell = next((grid.cells[(k, c)] for k in grid.rows if k[1] == extra and (k, c) in grid.cells), None)
             if cell is None:
                 continue
-            p = paper.lookup(grid.dataset, grid.model, *_setting(cell), pm, metric, sources=ACC_SOURCES)
+            sources = ACC_SOURCES | ({"ablation"} if cell["suite"] == "ablation" else set())
+            p = paper.lookup(grid.dataset, grid.model, *_setting(cell), pm, metric, sources=sources)
             if p is not None:
                 values[c] = p.value
                 unknown_net |= p.model is None

@@ -24,3 +24,17 @@ def test_a_torn_last_line_is_ignored_and_not_glued_to_the_next_row(tmp_path):
 
 def test_missing_store_has_no_rows(tmp_path):
     assert store.read_rows(tmp_path) == [] and store.finished_ids(tmp_path) == set()
+
+
+def test_a_store_with_another_header_is_refused_before_anything_runs(tmp_path, capsys):
+    from bench import cli
+
+    old = [c for c in store.COLUMNS if c != "raw_test_acc"]   # a store of the previous version
+    (tmp_path / "results.csv").write_text(",".join(old) + "\n")
+    assert "lacks raw_test_acc" in store.header_difference(tmp_path)
+    assert cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another version" in err[0]
+    assert (tmp_path / "results.csv").read_text() == ",".join(old) + "\n"
+    (tmp_path / "results.csv").write_text(",".join(reversed(store.COLUMNS)) + "\n")
+    assert "column order" in store.header_difference(tmp_path)
