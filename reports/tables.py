@@ -273,6 +273,9 @@ def accuracy_table(grid: Grid, metric="test_acc", ci=False, title_prefix="Test a
         tab.notes.append("Cells: mean ± std over seeds (n = seeds that finished; failures counted). "
                          "Bold: best mean per column among our rows. " + DASH + ": no trial."
                          + (" Italic rows: the paper's published numbers." if tab.published else ""))
+        regime = regime_note(grid)
+        if regime:
+            tab.notes.append(regime)
         ns = [int(r[f"{metric}_n"]) for r in grid.cells.values()]
         if ns and min(ns) < max(ns):
             short = [f"{grid.row_names[rk]} @ {grid.col_names[c]} (n={int(r[f'{metric}_n'])})"
@@ -280,6 +283,25 @@ def accuracy_table(grid: Grid, metric="test_acc", ci=False, title_prefix="Test a
                      if int(r[f"{metric}_n"]) < max(ns)]
             tab.notes.append(f"Cells with fewer than {max(ns)} seeds: " + "; ".join(short) + ".")
     return tab
+
+
+def regime_note(grid: Grid) -> str | None:
+    """Which regime the run was in, per column: plain softmax's best minus its final test accuracy.
+    Large: softmax memorises the noisy labels late in training (room for re-weighting to help);
+    near 0: it does not, and a method can only win by what it learns, not by what it avoids."""
+    parts = []
+    for rk in grid.rows:
+        if rk[0] != "softmax":
+            continue
+        for c in grid.cols:
+            r = grid.cells.get((rk, c))
+            if r is not None and r["best_acc_n"] > 0 and r["test_acc_n"] > 0:
+                where = grid.col_names[c] + ("" if rk[1] is None else f" (noise {fmt_ratio(rk[1])})")
+                parts.append(f"{where}: {(r['best_acc_mean'] - r['test_acc_mean']) * 100:.2f}")
+    if not parts:
+        return None
+    return ("Regime, softmax's best minus final test accuracy in points (large: it memorises the noisy "
+            "labels): " + ", ".join(parts) + ".")
 
 
 def diagnostics_table(agg: pd.DataFrame, suite: str) -> list[Table]:
