@@ -49,6 +49,8 @@ def build_parser() -> Parser:
     r.add_argument("--storage", help="Ray Tune storage path for trial directories (default: DIR/ray)")
     r.add_argument("--data-root", help="where CIFAR / image-folder data live")
     r.add_argument("--download", action="store_true", help="download the data set if missing")
+    r.add_argument("--imagenet-root", help="webvision: a folder SYNSET/*.JPEG of ImageNet validation images, "
+                                           "for the ImageNet accuracy on the same classes")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")
     r.add_argument("--verbose", action="store_true", help="show Ray's own status output and worker logs")
     r.add_argument("--dry-run", action="store_true",
@@ -107,13 +109,16 @@ def _validate_run(args) -> tuple[list[dict], int]:
         except datasets.SpecError as e:
             raise UsageError(str(e)) from None
     data_root = str(Path(args.data_root).resolve()) if args.data_root else None
+    options = {"imagenet_root": str(Path(args.imagenet_root).resolve())} if args.imagenet_root else None
     trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
-                           data_root=data_root, download=args.download, device=args.device)
+                           data_root=data_root, download=args.download, device=args.device, dataset_options=options)
+    if options and any(t["dataset"] != "webvision" for t in trials):
+        raise UsageError("--imagenet-root is for the webvision data set only")
     if args.dry_run:
         return trials, 0
     # fail early (and download once, here) if data are missing; cost trials use shapes only
     for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
-        datasets.load_dataset(name, data_root, args.download)
+        datasets.load_dataset(name, data_root, args.download, **(options if name == "webvision" and options else {}))
     why = store.header_difference(args.out)
     if why:
         raise UsageError(why)

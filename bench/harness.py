@@ -34,7 +34,7 @@ DEFAULTS = dict(
     hparams={}, seed=0, model="small_cnn", epochs=10, batch_size=100, eval_batch_size=1000,
     optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
     schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, train_limit=None,
-    ema_decay=None, device="auto", timing_warmup_steps=3,
+    ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
 )
 
 
@@ -132,7 +132,7 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
     np.random.seed(seed)
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
-    ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"])
+    ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"], **(cfg["dataset_options"] or {}))
     reward_per_class = (int(cfg["reward_total"]) // ds.num_classes if cfg["reward_total"]
                         else int(cfg["reward_per_class"]))   # reward_total: a size in all (MW-Net's num_meta)
     data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"]).to(device)
@@ -199,6 +199,10 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         if report:
             report(dict(last))
 
+    extra_acc = {}
+    for name, (x, y) in data.extra_test.items():   # further test sets, once at the end (e.g. ImageNet val)
+        with ema.swapped() if ema is not None else contextlib.nullcontext():
+            extra_acc[f"{name}_acc"] = float((evaluate(method, x, y, cfg["eval_batch_size"]) == y).float().mean())
     result = dict(  # ``pred``: the last epoch's test predictions
         test_acc=last["test_acc"], best_acc=best_acc, raw_test_acc=last["raw_test_acc"], raw_best_acc=raw_best,
         epochs=epochs,
@@ -209,6 +213,6 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         peak_mem_mb=peak_memory_mb(device), device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         **wstats.summary(),
         **(shot_accuracy(pred, data.y_test, counts) if data.spec.imbalance_ratio > 1 else {}),
-        wall_s=time.perf_counter() - wall0,
+        **extra_acc, wall_s=time.perf_counter() - wall0,
     )
     return result

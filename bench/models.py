@@ -135,12 +135,29 @@ class WideResNet(Classifier):
         return F.relu(self.bn(self.blocks(self.conv(x)))).mean((2, 3))
 
 
+class TorchvisionResNet(Classifier):
+    """A torchvision ImageNet ResNet (from scratch) with ``features`` / ``fc`` split: the
+    network of the paper's WebVision experiment (ResNet-50)."""
+
+    def __init__(self, input_shape, num_classes, arch="resnet50"):
+        super().__init__()
+        import torchvision
+
+        self.body = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+        self.fc, self.body.fc = self.body.fc, nn.Identity()
+
+    def features(self, x):
+        return self.body(x)
+
+
 MODELS = {
     "small_cnn": SmallCNN,
     "mlp": MLP,
     "resnet32": lambda s, c: ResNetCifar(s, c, depth=32),
     "wrn28_10": lambda s, c: WideResNet(s, c, depth=28, widen=10),
     "wrn28_2": lambda s, c: WideResNet(s, c, depth=28, widen=2),
+    "resnet50": lambda s, c: TorchvisionResNet(s, c, "resnet50"),
+    "resnet18": lambda s, c: TorchvisionResNet(s, c, "resnet18"),
 }
 
 

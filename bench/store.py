@@ -15,7 +15,7 @@ from pathlib import Path
 COLUMNS = [
     "trial_id", "suite", "profile", "dataset", "model", "method", "variant", "corruption",
     "noise_type", "noise_ratio", "imbalance_ratio", "realized_noise", "seed", "epochs",
-    "test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "dict_purity", "zero_weight_ratio", "weight_auroc", "weight_purity",
+    "test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "imagenet_acc", "dict_purity", "zero_weight_ratio", "weight_auroc", "weight_purity",
     "clean_weight", "noisy_weight", "many_acc", "medium_acc", "few_acc",
     "step_time_s", "step_time_iqr_s", "peak_mem_mb", "device", "num_train", "num_reward",
     "status", "error", "wall_s", "started_at", "hparams",

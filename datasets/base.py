@@ -28,6 +28,7 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     asym_target: list[int] | None = None
     augment: str = "none"
+    extra_test: dict = field(default_factory=dict)   # name -> (x, y): further test sets (e.g. ImageNet val)
 
     def __post_init__(self):
         if not self.class_names:

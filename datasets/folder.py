@@ -40,18 +40,36 @@ def parse_resize(value) -> tuple[int, int] | None:
     return h, w
 
 
-def _read_split(root: Path, split: str, size: tuple[int, int] | None):
-    from PIL import Image, UnidentifiedImageError
-    from torchvision.datasets import ImageFolder
-
+def _read_split(root: Path, split: str, size: tuple[int, int] | None, classes=None):
     path = root / split
     if not path.is_dir():
         raise DatasetError(f"image folder {root} has no {split}/ directory: --data-root DIR must hold "
                            f"train/ and test/, each with one sub-folder of images per class")
+    return read_image_dir(path, size, classes)
+
+
+def read_image_dir(path: Path, size: tuple[int, int] | None, classes=None):
+    """(class names, uint8 images (N, H, W, 3), labels) of an ImageFolder directory. ``classes``:
+    an int k keeps the first k class folders in sorted order; a list of names keeps those, in
+    that order (each must exist)."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.datasets import ImageFolder
+
     try:
         folder = ImageFolder(str(path))
     except (FileNotFoundError, RuntimeError) as e:
         raise DatasetError(f"bad image folder {path}: {' '.join(str(e).split())}") from None
+    names, samples = folder.classes, folder.samples
+    if classes is not None:
+        keep = names[:classes] if isinstance(classes, int) else list(classes)
+        missing = [c for c in keep if c not in folder.class_to_idx]
+        if missing or (isinstance(classes, int) and len(names) < classes):
+            raise DatasetError(f"image folder {path} lacks class folder(s) "
+                               f"{', '.join(missing) or f'(has {len(names)}, needs {classes})'}")
+        new = {folder.class_to_idx[c]: i for i, c in enumerate(keep)}
+        names, samples = keep, [(f, new[t]) for f, t in samples if t in new]
+    if not samples:
+        raise DatasetError(f"image folder {path} holds no image of the classes asked for")
 
     def read(sample):
         file, _ = sample
@@ -64,15 +82,25 @@ def _read_split(root: Path, split: str, size: tuple[int, int] | None):
             raise DatasetError(f"cannot read image {file}: {' '.join(str(e).split())}") from None
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(read, folder.samples))
+        arrays = list(pool.map(read, samples))
     first = arrays[0].shape
-    for (file, _), a in zip(folder.samples, arrays):
+    for (file, _), a in zip(samples, arrays):
         if a.shape != first:
-            raise DatasetError(f"images differ in size ({folder.samples[0][0]} is {first[1]}x{first[0]}, "
+            raise DatasetError(f"images differ in size ({samples[0][0]} is {first[1]}x{first[0]}, "
                                f"{file} is {a.shape[1]}x{a.shape[0]} (width x height)); resize them with "
                                f"{RESIZE_ENV}=SIZE or load_dataset(..., resize=SIZE)")
-    labels = torch.as_tensor(folder.targets, dtype=torch.int64)
-    return folder.classes, np.stack(arrays), labels
+    labels = torch.as_tensor([t for _, t in samples], dtype=torch.int64)
+    return list(names), np.stack(arrays), labels
+
+
+def to_normalised(train: np.ndarray, *others: np.ndarray) -> list[torch.Tensor]:
+    """uint8 (N, H, W, C) arrays -> float (N, C, H, W), normalised per channel by the first's
+    mean and standard deviation."""
+    to_x = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+    xs = [to_x(a) for a in (train, *others)]
+    mean = xs[0].mean(dim=(0, 2, 3), keepdim=True)
+    std = xs[0].std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return [x.sub_(mean).div_(std) for x in xs]
 
 
 def load_folder(root=None, download: bool = False, resize=None) -> Dataset:
@@ -91,12 +119,7 @@ def load_folder(root=None, download: bool = False, resize=None) -> Dataset:
     if xtr.shape[1:] != xte.shape[1:]:
         raise DatasetError(f"image folder {root}: train images are {xtr.shape[2]}x{xtr.shape[1]} but test "
                            f"images {xte.shape[2]}x{xte.shape[1]}; pass a resize ({RESIZE_ENV}=SIZE)")
-    to_x = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
-    x_train, x_test = to_x(xtr), to_x(xte)
-    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
-    std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    x_train.sub_(mean).div_(std)
-    x_test.sub_(mean).div_(std)
+    x_train, x_test = to_normalised(xtr, xte)
     h, w = x_train.shape[2:]
     return Dataset("folder", x_train, ytr, x_test, yte, len(classes), class_names=list(classes),
                    augment="crop_flip" if min(h, w) >= MIN_CROP_SIZE else "none")

@@ -6,7 +6,7 @@ it without touching the inputs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -94,6 +94,7 @@ class Prepared:
     num_classes: int
     spec: Spec
     augment: str = "none"
+    extra_test: dict = field(default_factory=dict)   # name -> (x, y), never corrupted
 
     @property
     def clean_mask(self) -> torch.Tensor:
@@ -110,6 +111,7 @@ class Prepared:
         for name, value in vars(self).items():
             if isinstance(value, torch.Tensor):
                 setattr(self, name, value.to(device))
+        self.extra_test = {k: (x.to(device), y.to(device)) for k, (x, y) in self.extra_test.items()}
         return self
 
 
@@ -129,7 +131,7 @@ def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
         train_index=train, reward_index=reward,
         x_reward=ds.x_train[reward], y_reward=ds.y_train[reward],
         x_test=ds.x_test, y_test=ds.y_test, num_classes=ds.num_classes, spec=p.spec,
-        augment=ds.augment)
+        augment=ds.augment, extra_test=dict(ds.extra_test))
 
 
 def expected_noise(spec, true_labels, num_classes: int, asym_target=None) -> float:

@@ -7,6 +7,7 @@ from .base import Dataset, DatasetError
 from .cifar import load_cifar10, load_cifar100
 from .embedded import load_digits, load_mnist1d
 from .folder import load_folder
+from .webvision import load_webvision
 
 DATASETS = {
     "mnist1d": load_mnist1d,
@@ -14,13 +15,15 @@ DATASETS = {
     "cifar10": load_cifar10,
     "cifar100": load_cifar100,
     "folder": load_folder,
+    "webvision": load_webvision,
 }
 DEFAULT = "mnist1d"
 
 
 def load_dataset(name: str, root=None, download: bool = False, **options) -> Dataset:
     """Load a registered data set. ``options`` go to loaders that take them (``resize`` for
-    "folder"); an option the loader does not know raises DatasetError."""
+    "folder" and "webvision", ``imagenet_root`` for "webvision"); an option the loader does not
+    know raises DatasetError."""
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     loader = DATASETS[name]

@@ -43,6 +43,8 @@ def _sections(df: pd.DataFrame, agg: pd.DataFrame, plot_paths: dict):
             grids = tables.grids_for_suite(agg, suite)
             items += [tables.accuracy_table(g) for g in grids]
             items += [tables.accuracy_table(g, ci=True) for g in grids]
+            items += [tables.accuracy_table(g, metric="imagenet_acc", title_prefix="ImageNet validation accuracy (%)")
+                      for g in grids if any(r["imagenet_acc_n"] > 0 for r in g.cells.values())]
             items += tables.shots_table(agg, suite)
             items += tables.diagnostics_table(agg, suite)
             if suite == "meta_layers":

@@ -72,6 +72,9 @@ PUBLISHED: list[Published] = [
     # mixed (Table 7): long tail then uniform noise; network not stated in our notes
     *_rows("cifar10", None, "uniform", (0.2,) * 4, (1, 10, 50, 200), "FSR", (91.8, 85.7, 77.4, 65.5), "mixed table"),
     *_rows("cifar10", None, "uniform", (0.4,) * 4, (1, 10, 50, 200), "FSR", (90.2, 81.6, 69.8, 49.5), "mixed table"),
+    # WebVision (first 50 classes), ResNet-50: top-1 on WebVision's and on ImageNet's validation images
+    Published("webvision", "resnet50", "none", 0.0, 1, "FSR", 74.9, "test_acc", "webvision table"),
+    Published("webvision", "resnet50", "none", 0.0, 1, "FSR", 72.3, "imagenet_acc", "webvision table"),
     # ablation, CIFAR-10 20% uniform noise, with re-labelling and MixUp; network not stated
     Published("cifar10", None, "uniform", 0.2, 1, "FSR", 91.4, "test_acc", "ablation"),
     Published("cifar10", None, "uniform", 0.2, 1, "FSR", 97.1, "dict_purity", "ablation"),

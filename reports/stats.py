@@ -15,12 +15,12 @@ CONFIDENCE = 0.95
 
 #: metrics summarised per cell; the last two are per-trial ratios to softmax (cost)
 METRICS = [
-    "test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "realized_noise", "dict_purity", "zero_weight_ratio", "weight_purity",
+    "test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "imagenet_acc", "realized_noise", "dict_purity", "zero_weight_ratio", "weight_purity",
     "weight_auroc", "clean_weight", "noisy_weight", "many_acc", "medium_acc", "few_acc",
     "step_time_s", "peak_mem_mb", "step_time_ratio", "peak_mem_ratio", "wall_s",
 ]
 #: metrics that are fractions in [0, 1], shown in percent
-PERCENT = {"test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "realized_noise", "dict_purity", "zero_weight_ratio",
+PERCENT = {"test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "imagenet_acc", "imagenet_acc", "realized_noise", "dict_purity", "zero_weight_ratio",
            "weight_purity", "weight_auroc", "many_acc", "medium_acc", "few_acc"}
 
 #: what identifies one cell of results (one row of the tidy CSV)

@@ -22,7 +22,7 @@ class ReportError(Exception):
 #: numeric columns of the store (any that are absent are added as NaN)
 NUMERIC = [
     "noise_ratio", "imbalance_ratio", "realized_noise", "seed", "epochs", "test_acc", "best_acc",
-    "raw_test_acc", "raw_best_acc",
+    "raw_test_acc", "raw_best_acc", "imagenet_acc",
     "dict_purity", "zero_weight_ratio", "weight_auroc", "weight_purity", "clean_weight",
     "noisy_weight", "many_acc", "medium_acc", "few_acc", "step_time_s", "step_time_iqr_s",
     "peak_mem_mb", "num_train", "num_reward", "wall_s",

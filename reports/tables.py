@@ -14,13 +14,14 @@ from . import paper
 
 DASH = "—"
 SUITE_ORDER = ["label_noise", "asym_noise", "long_tail", "mixed", "cost", "pusher", "ablation",
-               "reward_size", "sensitivity", "meta_layers"]
+               "reward_size", "sensitivity", "webvision", "meta_layers"]
 SUITE_TITLES = {
     "label_noise": "Label noise", "asym_noise": "Asymmetric label noise", "long_tail": "Long tail",
     "mixed": "Mixed long tail and label noise", "cost": "Cost (paper Figure 4)",
     "pusher": "Pusher ablation (paper Figure 5 right)", "reward_size": "Reward set size (paper Figure 7)",
     "ablation": "MixUp and momentum re-labelling (paper Figure 6)",
     "sensitivity": "Hyper-parameter sensitivity (paper Table 4 bottom)",
+    "webvision": "WebVision (paper Table 5)",
     "meta_layers": "Meta layers (paper Figure 4 right)",
 }
 METHOD_ORDER = ["softmax", "cb", "l2r", "mwn", "fsr"]
@@ -240,7 +241,7 @@ def _published_rows(grid: Grid, metric: str = "test_acc"):
     return out
 
 
-ACC_SOURCES = {"uniform noise table", "asymmetric noise table", "long-tail table", "mixed table"}
+ACC_SOURCES = {"uniform noise table", "asymmetric noise table", "long-tail table", "mixed table", "webvision table"}
 
 
 def accuracy_table(grid: Grid, metric="test_acc", ci=False, title_prefix="Test accuracy (%)") -> Table:
@@ -273,7 +274,7 @@ def accuracy_table(grid: Grid, metric="test_acc", ci=False, title_prefix="Test a
         tab.notes.append("Cells: mean ± std over seeds (n = seeds that finished; failures counted). "
                          "Bold: best mean per column among our rows. " + DASH + ": no trial."
                          + (" Italic rows: the paper's published numbers." if tab.published else ""))
-        regime = regime_note(grid)
+        regime = regime_note(grid) if metric == "test_acc" else None
         if regime:
             tab.notes.append(regime)
         ns = [int(r[f"{metric}_n"]) for r in grid.cells.values()]

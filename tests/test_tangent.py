@@ -15,7 +15,8 @@ from methods.functional import fcall, meta_parameter_names
 from methods.tangent import Recorder, UnsupportedGraph, ce_tangent, recorder_or_none
 
 SHAPES = {"small_cnn": [(1, 12), (3, 8, 8)], "mlp": [(1, 12)], "resnet32": [(3, 16, 16)],
-          "wrn28_10": [], "wrn28_2": [(3, 8, 8)]}   # WRN-28-10 is WRN-28-2 wider: same graph
+          "wrn28_10": [], "wrn28_2": [(3, 8, 8)],   # WRN-28-10 is WRN-28-2 wider: same graph
+          "resnet18": [], "resnet50": []}   # max-pooling has no tangent rule: torch.func.jvp (tested below)
 
 
 def reference(model, x, y, direction):
@@ -29,6 +30,11 @@ def reference(model, x, y, direction):
 
 def test_every_model_has_shapes():
     assert set(SHAPES) == set(MODELS)
+
+
+def test_torchvision_resnets_fall_back_to_torch_func():
+    with pytest.warns(UserWarning, match="maxpool.*torch.func.jvp"):
+        assert recorder_or_none(MODELS["resnet18"]((3, 16, 16), 4), "l2r") is None
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["batch-stats", "running-stats"])
