@@ -113,10 +113,14 @@ def _e(method, variant="", settings=None, profiles=PROFILES, **hparams) -> Entry
 # and quick it is capped at 10% of the training set (quick: 400 of 4,000, 40 per class; the
 # paper's 4% would give 16 per class, fewer than the 20 per class its q = 200 draws each step).
 SMALL_CAP = dict(dictionary_max_fraction={"smoke": 0.1, "quick": 0.1, "paper": 1.0})
-# Noise (Table 4, CIFAR noise row): |R| = 2k, q = 200, p = 2, warm-up E = 20 of the paper's 127
-# epochs, kept in proportion.
+# Noise (Table 4, CIFAR noise row): |R| = 2k, q = 200, p = 2, warm-up E = 20. The quick profile
+# runs the same cyclic schedule in epochs (periods 1, 2, 4, 8, 16: the paper's first 31 of 127
+# epochs), so E = 20 is the same point of the schedule, 5 epochs into the 16-epoch period. (E = 5,
+# 20/127 of the run, ended the warm-up before the margin scores could tell the clean samples at
+# 80% noise: dictionary purity 0.58, FSR 56.7% against softmax's 57.7%; with E = 20, purity 0.70
+# and 70.3%; at 40% noise 94.6 and 94.4, 3 seeds each.)
 FSR_NOISE = dict(dictionary_size=2000, reward_batch=200, relabel_weight=2.0,
-                 warmup_epochs={"smoke": 1, "quick": 5, "paper": 20}, **SMALL_CAP)
+                 warmup_epochs={"smoke": 1, "quick": 20, "paper": 20}, **SMALL_CAP)
 # Long tail (Table 4, CIFAR long-tailed row; run_fsr_cifar_longtail.sh): shifted normalisation,
 # |R| = 3k, q = 800, label smoothing 0.1, no re-labelling or MixUp; FSR-DF defers the
 # re-weighting to the first learning-rate decay.
