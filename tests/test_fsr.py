@@ -325,3 +325,25 @@ def test_backbone_forwards_per_step_with_mixup(kind, sizes):
     m.model.body.register_forward_pre_hook(lambda mod, inp: calls.append(len(inp[0])))
     m.update(batch_of(ctx), StepInfo(0, 0, 0.1, 4, 10))
     assert calls == sizes
+
+
+def test_reward_samples_are_augmented_with_the_methods_own_generator():
+    """reward_augment (default, as the reference queue): the drawn reward samples pass through
+    the harness's augmentation, drawing from FSR's generator, never the harness's."""
+    seen = []
+
+    def augment(x, generator=None):
+        seen.append(generator)
+        return x + 1.0
+
+    m, ctx = make_fsr()
+    ctx.augment = augment
+    state = m.gen.get_state()
+    m.hp["reward_augment"] = False
+    plain, y0 = m.reward_batch()
+    assert seen == []
+    m.gen.set_state(state)
+    m.hp["reward_augment"] = True
+    x, y = m.reward_batch()
+    assert seen == [m.gen] and torch.equal(x, plain + 1.0) and torch.equal(y, y0)
+    assert FSR.defaults["reward_augment"] is True
