@@ -21,6 +21,8 @@ from ray import tune
 import bench
 
 from . import store
+from .provenance import provenance
+from .suites import config_id
 
 PROJECT_ROOT = str(Path(bench.__file__).resolve().parent.parent)
 
@@ -44,7 +46,7 @@ def trainable(config: dict) -> None:
             from .harness import train
 
             metrics = train(cfg, report=tune.report, trial_dir=tune.get_context().get_trial_dir())
-        result = {**metrics, "status": "ok"}
+        result = {**metrics, "status": "ok", "threads": torch.get_num_threads()}
     except Exception as exc:  # a crashed or NaN trial is a result, not the end of the sweep
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=20)
@@ -63,7 +65,8 @@ def make_row(cfg: dict, result: dict) -> dict:
     row = {k: cfg.get(k) for k in ("trial_id", "suite", "profile", "dataset", "model", "method",
                                     "variant", "seed", "epochs")}
     row.update(corruption=str(spec), noise_type=spec.noise_type, noise_ratio=spec.noise_ratio,
-               imbalance_ratio=spec.imbalance_ratio, hparams=cfg.get("hparams", {}))
+               imbalance_ratio=spec.imbalance_ratio, hparams=cfg.get("hparams", {}),
+               config_id=config_id(cfg), **provenance())
     for k in store.COLUMNS:
         if k in result and k not in row:
             row[k] = result[k]

@@ -19,6 +19,8 @@ COLUMNS = [
     "clean_weight", "noisy_weight", "many_acc", "medium_acc", "few_acc",
     "step_time_s", "step_time_iqr_s", "peak_mem_mb", "device", "num_train", "num_reward",
     "status", "error", "wall_s", "started_at", "hparams",
+    # identity without the seed, and provenance: rows differing in any of these never share a cell
+    "config_id", "code_version", "torch_version", "torchvision_version", "ray_version", "threads",
 ]
 
 

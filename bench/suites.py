@@ -230,6 +230,15 @@ def trial_id(config: dict) -> str:
     return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def config_id(config: dict) -> str:
+    """The identity of a report cell's row: the trial's configuration without its seed, its
+    corruption (a column of the tables), its id and the execution-only keys. Trials that agree on
+    it differ only in seed and corruption."""
+    ident = {k: v for k, v in config.items()
+             if k not in EXECUTION_KEYS and k not in ("seed", "corruption", "trial_id")}
+    return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, dataset: str | None = None,
            seeds: int | None = None, data_root: str | None = None, download: bool = False,
            device: str = "auto", dataset_options: dict | None = None) -> list[dict]:

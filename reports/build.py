@@ -12,7 +12,7 @@ from .tables import DASH, SUITE_TITLES, Table
 
 FORMATS = ("md", "tex", "csv")
 _PLOT_TITLES = {
-    "accuracy_vs_noise": "Test accuracy vs noise ratio (band: 95% bootstrap CI)",
+    "accuracy_vs_noise": "Test accuracy vs noise ratio (band: 95% CI of the mean)",
     "purity_vs_accuracy": "Dictionary purity vs test accuracy (paper Figure 5 middle)",
     "zero_weight_vs_noise": "Zero-weight ratio vs realised noise (dashed diagonal: y = x)",
     "cost": "Cost relative to softmax (paper Figure 4)",
@@ -86,8 +86,11 @@ def _counts_line(df: pd.DataFrame) -> str:
 def _markdown(df, agg, sections, failed) -> str:
     lines = ["# reweight-bench report", "",
              "Source: `results.csv` (the results store). Accuracies in %; cells are mean ± std over "
-             "seeds with the number of finished seeds; 95% CIs are percentile bootstraps of the mean "
-             f"({stats.N_RESAMPLES} resamples, seed {stats.BOOTSTRAP_SEED}; none for n < 2). "
+             "seeds with the number of finished seeds; 95% CIs of the mean are Student's t intervals for "
+             f"n <= {stats.T_INTERVAL_MAX_N} and percentile bootstraps above ({stats.N_RESAMPLES} resamples, "
+             f"seed {stats.BOOTSTRAP_SEED}); none for n < 2. Rows pool only trials of one configuration "
+             "(all but the seed), device type and code version; where one name ran several, each "
+             "carries its signature in brackets. "
              "Where the profile is `paper` and the data set, network and corruption match the paper, "
              "its published number is shown in an italic row marked *published*.", "",
              _counts_line(df), ""]

@@ -49,7 +49,7 @@ def _style():
 
 
 def accuracy_vs_noise(agg: pd.DataFrame, folder: Path) -> list[str]:
-    """Test accuracy vs noise ratio per method, mean line with the 95% bootstrap CI band."""
+    """Test accuracy vs noise ratio per method, mean line with the 95% CI band."""
     out = []
     sub = agg[agg["suite"].isin(["label_noise", "asym_noise"]) & (agg["imbalance_ratio"] == 1)
               & (agg["test_acc_n"] > 0)]
@@ -73,7 +73,7 @@ def accuracy_vs_noise(agg: pd.DataFrame, folder: Path) -> list[str]:
             ax.set_xlabel(f"noise ratio ({fam})")
             ax.set_ylabel("test accuracy (%)")
             ax.set_xticks(sorted(set(t["noise_ratio"])))
-            ax.set_title(f"{suite}: {dataset} / {model} / {profile}\n(band: 95% bootstrap CI of the mean)",
+            ax.set_title(f"{suite}: {dataset} / {model} / {profile}\n(band: 95% CI of the mean)",
                          fontsize=10)
             ax.legend(title="method", fontsize=9, title_fontsize=9)
             out.append(_save(fig, folder, f"acc_vs_noise_{_slug(suite, profile, dataset, model, fam)}.png"))
@@ -158,7 +158,7 @@ def cost_bars(agg: pd.DataFrame, folder: Path) -> list[str]:
             ax.set_title(f"{name} relative to softmax", fontsize=10)
             ax.legend(title="model", fontsize=8, title_fontsize=9)
         fig.suptitle(f"Cost (paper Figure 4 form): {dataset} / {profile} — dashed: softmax = 1, "
-                     "whiskers: 95% bootstrap CI", fontsize=10)
+                     "whiskers: 95% CI", fontsize=10)
         fig.tight_layout()
         out.append(_save(fig, folder, f"cost_{_slug(profile, dataset)}.png"))
     return out

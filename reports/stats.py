@@ -12,6 +12,7 @@ from scipy import stats
 BOOTSTRAP_SEED = 0
 N_RESAMPLES = 9999
 CONFIDENCE = 0.95
+T_INTERVAL_MAX_N = 3
 
 #: metrics summarised per cell; the last two are per-trial ratios to softmax (cost)
 METRICS = [
@@ -25,11 +26,13 @@ PERCENT = {"test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "imagenet_acc
 
 #: what identifies one cell of results (one row of the tidy CSV)
 KEY = ["suite", "profile", "dataset", "model", "method", "variant", "label", "corruption",
-       "noise_type", "noise_ratio", "imbalance_ratio", "reward_size"]
+       "noise_type", "noise_ratio", "imbalance_ratio", "reward_size", "config_id", "device_type", "code_version"]
 
 
 def summarize(values) -> dict:
-    """n, mean, std (ddof 1) and a percentile bootstrap 95% CI of the mean of the finite values.
+    """n, mean, std (ddof 1) and a 95% CI of the mean of the finite values: Student's t interval
+    for n <= 3 (a percentile bootstrap over two or three values is far too narrow), a percentile
+    bootstrap above.
 
     std is NaN for n < 2; the CI is NaN for n < 2 and collapses to the value when all are equal.
     """
@@ -45,6 +48,10 @@ def summarize(values) -> dict:
     out["std"] = float(x.std(ddof=1))
     if np.all(x == x[0]):
         out["ci_low"] = out["ci_high"] = float(x[0])
+        return out
+    if n <= T_INTERVAL_MAX_N:
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * out["std"] / math.sqrt(n)
+        out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
         return out
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -95,8 +102,10 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     for key, g in df.groupby(KEY, sort=True, dropna=False):
         ok = g[g["status"] == "ok"]
         row = dict(zip(KEY, key))
+        seeds = ok["seed"].dropna().astype(int)
         row.update(n_trials=len(g), n_ok=len(ok), n_failed=len(g) - len(ok),
-                   seeds=" ".join(str(int(s)) for s in sorted(ok["seed"].dropna().unique())),
+                   seeds=" ".join(str(s) for s in sorted(seeds.unique())),
+                   dup_seeds=" ".join(str(s) for s in sorted(seeds[seeds.duplicated()].unique())),
                    devices=";".join(sorted(d for d in ok["device"].unique() if d)))
         for m in METRICS:
             s = summarize(ok[m])

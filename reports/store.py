@@ -28,7 +28,10 @@ NUMERIC = [
     "peak_mem_mb", "num_train", "num_reward", "wall_s",
 ]
 TEXT = ["trial_id", "suite", "profile", "dataset", "model", "method", "variant", "corruption",
-        "noise_type", "device", "status", "error", "started_at", "hparams"]
+        "noise_type", "device", "status", "error", "started_at", "hparams", "config_id", "code_version"]
+#: what must agree, beside suite, data set, model, method and variant, for rows to share a cell
+#: (empty in stores written before these columns existed)
+CELL_IDENTITY = ["config_id", "device_type", "code_version"]
 
 
 def results_path(out_dir) -> Path:
@@ -57,7 +60,11 @@ def load_results(out_dir) -> pd.DataFrame:
         raise ReportError(f"results store {path} has no trial_id column")
     df = pd.DataFrame(rows, columns=header)
     rows_read = len(df)
-    df = df.drop_duplicates("trial_id", keep="last").reset_index(drop=True)
+    # one row per trial id: the last ok one, else the last one (a failed retry never hides a result)
+    ok_last = df.assign(_ok=(df["status"].str.strip().str.lower() == "ok") if "status" in df else False)
+    df = (ok_last.reset_index().sort_values(["_ok", "index"], kind="stable")
+          .drop_duplicates("trial_id", keep="last").sort_values("index")
+          .drop(columns=["_ok", "index"]).reset_index(drop=True))
     df.attrs["rows_read"] = rows_read
     for c in TEXT:
         df[c] = df[c].fillna("").astype(str).str.strip() if c in df else ""
@@ -69,7 +76,24 @@ def load_results(out_dir) -> pd.DataFrame:
     df["imbalance_ratio"] = df["imbalance_ratio"].fillna(1.0)
     df.loc[df["noise_ratio"] == 0, "noise_type"] = "none"
     df.loc[df["corruption"] == "", "corruption"] = "clean"
+    df["device_type"] = [("" if not d else "cpu" if d.startswith("cpu") else "gpu") for d in df["device"]]
     df["label"] = np.where(df["variant"] != "", df["variant"], df["method"])
+    return _distinguish_unlike_runs(df)
+
+
+def _distinguish_unlike_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows of one table that share a label but not their configuration (hyper-parameters,
+    epochs, ...), device type or code version must never be pooled: each such group's label gets
+    the short signature of what it ran, e.g. ``fsr [cfg 1a2b3c, gpu, 0.1.0+abcd]``."""
+    table = ["suite", "profile", "dataset", "model", "label"]
+    sig = df[CELL_IDENTITY].astype(str).agg("|".join, axis=1)
+    unlike = sig.groupby([df[c] for c in table]).transform("nunique") > 1
+    if unlike.any():
+        def short(r):
+            parts = [f"cfg {r['config_id'][:6]}" if r["config_id"] else "cfg ?", r["device_type"] or "?",
+                     r["code_version"] or "?"]
+            return f"{r['label']} [{', '.join(parts)}]"
+        df.loc[unlike, "label"] = df[unlike].apply(short, axis=1)
     return df
 
 

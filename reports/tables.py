@@ -91,7 +91,8 @@ def fmt_cell(r, metric: str, scale=100.0, digits=2, suffix="") -> str:
     """'mean ± std (n=k)'; '— (n=0, 1 failed)' where every trial failed; failures counted."""
     n, mean, std = int(r[f"{metric}_n"]), r[f"{metric}_mean"], r[f"{metric}_std"]
     failed = int(r["n_failed"])
-    count = f"n={n}" + (f", {failed} failed" if failed else "")
+    dup = str(r.get("dup_seeds", "") or "")
+    count = f"n={n}" + (f", {failed} failed" if failed else "") + (f", seed {dup} twice" if dup else "")
     if n == 0:
         return f"{DASH} ({count})"
     text = f"{mean * scale:.{digits}f}{suffix}"
@@ -246,7 +247,7 @@ ACC_SOURCES = {"uniform noise table", "asymmetric noise table", "long-tail table
 
 def accuracy_table(grid: Grid, metric="test_acc", ci=False, title_prefix="Test accuracy (%)") -> Table:
     header = [grid.row_header] + [grid.col_names[c] for c in grid.cols]
-    tab = Table(f"{title_prefix}{' — 95% bootstrap CI of the mean' if ci else ''}: {grid.title}", header)
+    tab = Table(f"{title_prefix}{' — 95% CI of the mean' if ci else ''}: {grid.title}", header)
     pubs = [] if ci else _published_rows(grid, metric)
     best = {}
     if not ci:
