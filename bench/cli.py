@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,7 +46,9 @@ def build_parser() -> Parser:
     r.add_argument("--resume", action="store_true", help="complete a sweep: run only trials not yet finished")
     r.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
     r.add_argument("--gpus-per-trial", type=float, default=0.0)
-    r.add_argument("--cpus-per-trial", type=float, default=1.0)
+    r.add_argument("--cpus-per-trial", type=float, default=None,
+                   help="CPUs (and torch threads) per trial; default 1, the cost suite: all of this machine's, "
+                        "one trial at a time so that no step is timed beside another")
     r.add_argument("--storage", help="Ray Tune storage path for trial directories (default: DIR/ray)")
     r.add_argument("--data-root", help="where CIFAR / image-folder data live")
     r.add_argument("--download", action="store_true", help="download the data set if missing")
@@ -83,7 +86,7 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _validate_run(args) -> tuple[list[dict], int]:
+def _validate_run(args) -> list[dict]:
     if args.suite not in suites.SUITES:
         raise UsageError(f"unknown suite {args.suite!r}; known: {', '.join(suites.SUITES)}")
     if args.profile not in suites.PROFILES:
@@ -101,6 +104,8 @@ def _validate_run(args) -> tuple[list[dict], int]:
         raise UsageError(f"unknown dataset {args.dataset!r}; known: {', '.join(datasets.DATASETS)}")
     if args.seeds is not None and args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
+    if args.cpus_per_trial is None:
+        args.cpus_per_trial = float(os.cpu_count() or 1) if suite.task == "cost" else 1.0
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
     if args.corruptions:
@@ -114,11 +119,15 @@ def _validate_run(args) -> tuple[list[dict], int]:
                            data_root=data_root, download=args.download, device=args.device, dataset_options=options)
     if options and any(t["dataset"] != "webvision" for t in trials):
         raise UsageError("--imagenet-root is for the webvision data set only")
-    if args.dry_run:
-        return trials, 0
-    # fail early (and download once, here) if data are missing; cost trials use shapes only
-    for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
-        datasets.load_dataset(name, data_root, args.download, **(options if name == "webvision" and options else {}))
+    if not args.dry_run:  # fail early (and download once, here) if data are missing; cost trials use shapes only
+        for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
+            datasets.load_dataset(name, data_root, args.download,
+                                  **(options if name == "webvision" and options else {}))
+    return trials
+
+
+def _todo(args, trials: list[dict]) -> tuple[list[dict], int]:
+    """The trials without a finished row in the store (read under the sweep's lock)."""
     why = store.header_difference(args.out)
     if why:
         raise UsageError(why)
@@ -130,22 +139,53 @@ def _validate_run(args) -> tuple[list[dict], int]:
     return [t for t in trials if t["trial_id"] not in done], len(already)
 
 
+def _lock_store(out) -> "filelock.FileLock":
+    """One sweep writes a store at a time: a lock on DIR held for the whole run; a second sweep
+    on the same DIR is refused at once, naming the process that holds it."""
+    import filelock
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(out / ".sweep.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        holder = (out / ".sweep.pid").read_text().strip() if (out / ".sweep.pid").exists() else "?"
+        raise UsageError(f"another sweep (process {holder}) is writing {out}; wait for it or choose "
+                         "another --out") from None
+    (out / ".sweep.pid").write_text(f"{os.getpid()}\n")
+    return lock
+
+
 def cmd_run(args) -> int:
-    todo, skipped = _validate_run(args)
+    trials = _validate_run(args)      # every check of the input before the store directory is touched
     if args.dry_run:
-        for t in todo:
+        for t in trials:
             print(json.dumps(t, sort_keys=True))
-        print(f"{args.suite} ({args.profile}): {len(todo)} trial(s); nothing run", file=sys.stderr)
+        print(f"{args.suite} ({args.profile}): {len(trials)} trial(s); nothing run", file=sys.stderr)
         return 0
+    lock = _lock_store(args.out)
+    try:
+        return _run_locked(args, trials)
+    finally:
+        lock.release()
+
+
+def _run_locked(args, trials) -> int:
+    todo, skipped = _todo(args, trials)
     from .runner import run_trials  # imports Ray: only once the input is known to be good
 
     print(f"{args.suite} ({args.profile}): {len(todo)} trial(s) to run"
           + (f", {skipped} already finished" if skipped else "") + f" -> {store.results_path(args.out)}",
           flush=True)
     t0 = time.time()
+    cost = suites.SUITES[args.suite].task == "cost"
     cb = run_trials(todo, args.out, name=f"{args.suite}-{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}",
                     address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                    storage=str(Path(args.storage).resolve()) if args.storage else None, verbose=args.verbose)
+                    storage=str(Path(args.storage).resolve()) if args.storage else None, verbose=args.verbose,
+                    max_concurrent=1 if cost else 0)
     print(f"finished {cb.done}/{len(todo)} trial(s), {cb.failed} failed, in {time.time() - t0:.0f}s; "
           f"`python -m bench report --out {args.out}` makes the tables", flush=True)
     if cb.done < len(todo):

@@ -145,8 +145,9 @@ def _dirname(trial) -> str:
 
 def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = None,
                cpus_per_trial: float = 1, gpus_per_trial: float = 0, storage: str | None = None,
-               verbose: bool = False, num_cpus: int | None = None) -> StoreCallback:
-    """Run ``trials`` through Ray Tune; returns the callback (its ``done``/``failed`` counts)."""
+               verbose: bool = False, num_cpus: int | None = None, max_concurrent: int = 0) -> StoreCallback:
+    """Run ``trials`` through Ray Tune; returns the callback (its ``done``/``failed`` counts).
+    ``max_concurrent``: at most this many trials at once (0: as many as the resources allow)."""
     if not verbose:  # Tune's own tables and banners stay behind --verbose
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     out_dir = Path(out_dir).resolve()
@@ -161,7 +162,8 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),
             param_space={"trial": tune.grid_search(trials), "threads": max(1, int(cpus_per_trial))},
-            tune_config=tune.TuneConfig(reuse_actors=False, trial_dirname_creator=_dirname),
+            tune_config=tune.TuneConfig(reuse_actors=False, trial_dirname_creator=_dirname,
+                                        max_concurrent_trials=max_concurrent or None),
             run_config=tune.RunConfig(
                 name=name, storage_path=storage or str(out_dir / "ray"), callbacks=[callback],
                 verbose=2 if verbose else 0, failure_config=tune.FailureConfig(max_failures=0),

@@ -85,3 +85,26 @@ def test_hyper_parameters_take_the_profiles_value():
     assert mwn("quick") == {True} and mwn("paper") == {False}   # the official script's default at paper scale
     fsr = suites.expand(suites.SUITES["label_noise"], "paper", methods=["fsr"])
     assert {t["hparams"]["warmup_epochs"] for t in fsr} == {20}
+
+
+def test_cost_trials_run_one_at_a_time_with_all_cpus(tmp_path, monkeypatch):
+    """A step's median must not depend on a neighbour: the cost suite runs serially, each trial
+    with all of the machine's CPUs as threads; other suites run side by side on one CPU each."""
+    import os
+
+    from bench import runner
+
+    seen = {}
+
+    class Done:
+        done = failed = 0
+
+    def fake_run_trials(todo, out, **kw):
+        seen[kw["name"].split("-")[0]] = (kw["max_concurrent"], kw["cpus_per_trial"])
+        return Done()
+
+    monkeypatch.setattr(runner, "run_trials", fake_run_trials)
+    main(["run", "--suite", "cost", "--profile", "smoke", "--out", str(tmp_path / "c")])
+    main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(tmp_path / "l")])
+    assert seen["cost"] == (1, float(os.cpu_count()))
+    assert seen["label_noise"] == (0, 1.0)

@@ -38,3 +38,35 @@ def test_a_store_with_another_header_is_refused_before_anything_runs(tmp_path, c
     assert (tmp_path / "results.csv").read_text() == ",".join(old) + "\n"
     (tmp_path / "results.csv").write_text(",".join(reversed(store.COLUMNS)) + "\n")
     assert "column order" in store.header_difference(tmp_path)
+
+
+def test_a_second_sweep_on_the_same_store_is_refused_at_once(tmp_path, capsys):
+    """One writer per store: while a sweep holds DIR, another one exits 2 naming the holder."""
+    import subprocess
+    import sys
+
+    from bench import cli
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import filelock, os, sys, time; d = sys.argv[1]; "
+         "lock = filelock.FileLock(d + '/.sweep.lock'); lock.acquire(); "
+         "open(d + '/.sweep.pid', 'w').write(str(os.getpid())); print('held', flush=True); time.sleep(60)",
+         str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        rc = cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(tmp_path)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and f"process {holder.pid}" in err[0]
+        assert not (tmp_path / "results.csv").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    from bench import cli
+
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(f)]) == 2
+    assert "is a file" in capsys.readouterr().err and f.read_text() == "x"
