@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "data": cmd_data}[args.command](args)
-    except (UsageError, datasets.DatasetError, datasets.SpecError) as e:
+    except (UsageError, datasets.DatasetError, datasets.SpecError, store.StoreError) as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -70,8 +70,19 @@ def make_row(cfg: dict, result: dict) -> dict:
     for k in store.COLUMNS:
         if k in result and k not in row:
             row[k] = result[k]
+    # every other scalar the trial returned is kept, in one JSON column (Tune's bookkeeping aside)
+    extra = {k: v for k, v in result.items() if k not in row and k not in NOT_KEPT
+             and isinstance(v, (bool, int, float, str)) and not (isinstance(v, float) and v != v)}
+    if extra:
+        row["extra"] = extra
     row["status"] = result.get("status", "failed")
     return row
+
+
+#: what Ray Tune adds to every report and the runner's own markers: not results of the trial
+NOT_KEPT = {"final", "traceback", "timestamp", "done", "training_iteration", "trial_id", "date",
+            "time_this_iter_s", "time_total_s", "pid", "hostname", "node_ip", "time_since_restore",
+            "iterations_since_restore", "checkpoint_dir_name", "config", "experiment_tag", "should_checkpoint"}
 
 
 class StoreCallback(tune.Callback):

@@ -1,34 +1,25 @@
 """Reading the results store, DIR/results.csv, without importing the harness.
 
-The file is append-only and may end in a torn line (a killed sweep); such lines, and any
-row whose field count differs from the header, are skipped here just as the writer's own
-reader does. A trial id may appear more than once (a failed trial retried by --resume):
-the LAST row per trial id wins.
+The file is append-only and may hold a torn line (a killed sweep); such lines, and any row
+whose field count differs from the header, are skipped alone by the schema's one reader, the
+writer's too (``reports.schema``). A trial id may appear more than once (a failed trial
+retried by --resume): the last ok row per trial id wins, else the last row.
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .schema import NUMERIC, TEXT, StoreError, read_lines
+
 
 class ReportError(Exception):
     """The results store cannot be reported on (missing, empty, unreadable). One line."""
 
 
-#: numeric columns of the store (any that are absent are added as NaN)
-NUMERIC = [
-    "noise_ratio", "imbalance_ratio", "realized_noise", "seed", "epochs", "test_acc", "best_acc",
-    "raw_test_acc", "raw_best_acc", "imagenet_acc",
-    "dict_purity", "zero_weight_ratio", "weight_auroc", "weight_purity", "clean_weight",
-    "noisy_weight", "many_acc", "medium_acc", "few_acc", "step_time_s", "step_time_iqr_s",
-    "peak_mem_mb", "num_train", "num_reward", "wall_s",
-]
-TEXT = ["trial_id", "suite", "profile", "dataset", "model", "method", "variant", "corruption",
-        "noise_type", "device", "status", "error", "started_at", "hparams", "config_id", "code_version"]
 #: what must agree, beside suite, data set, model, method and variant, for rows to share a cell
 #: (empty in stores written before these columns existed)
 CELL_IDENTITY = ["config_id", "device_type", "code_version"]
@@ -45,15 +36,12 @@ def load_results(out_dir) -> pd.DataFrame:
     Raises ReportError when the file is missing or holds no complete row.
     """
     path = results_path(out_dir)
-    if not path.is_file():
+    if not path.exists():
         raise ReportError(f"no results store at {path}: run `python -m bench run` first")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            rows = [r for r in reader if header and len(r) == len(header)]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise ReportError(f"cannot read {path}: {e}".splitlines()[0]) from None
+        header, rows = read_lines(path)
+    except StoreError as e:
+        raise ReportError(str(e)) from None
     if not header or not rows:
         raise ReportError(f"results store {path} has no rows")
     if "trial_id" not in header:

@@ -1,4 +1,7 @@
+import json
+
 import pandas as pd
+import pytest
 
 from bench import store
 
@@ -70,3 +73,45 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     f.write_text("x")
     assert cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(f)]) == 2
     assert "is a file" in capsys.readouterr().err and f.read_text() == "x"
+
+
+def test_a_torn_quoted_line_loses_only_itself(tmp_path):
+    """Before: a line torn inside a quoted field swallowed the next good row."""
+    store.append_row(tmp_path, {"trial_id": "a", "status": "ok", "hparams": {"x": 1}})
+    with open(tmp_path / "results.csv", "a") as f:
+        f.write('b,label_noise,quick,mnist1d,small_cnn,fsr,fsr,uniform:0.4,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,"{\\"warm')
+    store.append_row(tmp_path, {"trial_id": "c", "status": "ok", "hparams": {"y": 2}})
+    assert [r["trial_id"] for r in store.read_rows(tmp_path)] == ["a", "c"]
+    import reports
+    assert sorted(reports.load_results(tmp_path)["trial_id"]) == ["a", "c"]
+
+
+@pytest.mark.parametrize("damage", ["utf8", "directory"])
+def test_a_damaged_store_is_one_line_and_exit_2(tmp_path, capsys, damage):
+    from bench import cli
+
+    path = tmp_path / "results.csv"
+    if damage == "utf8":
+        store.append_row(tmp_path, {"trial_id": "a", "status": "ok"})
+        with open(path, "ab") as f:
+            f.write(b"b,\xff\xfe broken\n")
+    else:
+        path.mkdir()
+    for argv in (["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(tmp_path), "--resume"],
+                 ["report", "--out", str(tmp_path)]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("UTF-8" in err[0] if damage == "utf8" else "directory" in err[0]), err
+
+
+def test_every_scalar_a_trial_returns_is_kept(tmp_path):
+    from bench import runner
+
+    cfg = dict(trial_id="t", suite="label_noise", profile="smoke", method="fsr", variant="fsr",
+               corruption="uniform:0.4", seed=0, hparams={})
+    row = runner.make_row(cfg, {"test_acc": 0.5, "status": "ok", "my_new_metric": 0.25, "note": "x",
+                                "final": True, "timestamp": 1, "traceback": "..."})
+    store.append_row(tmp_path, row)
+    back = store.read_rows(tmp_path)[0]
+    assert json.loads(back["extra"]) == {"my_new_metric": 0.25, "note": "x"}
+    assert back["schema_version"] == str(store.SCHEMA_VERSION) and back["config_id"]
