@@ -42,14 +42,6 @@ BASE = {
     # 10 clean images per class (the paper's long-tail table footnote)
     ("paper", "long_tail"): dict(dataset="cifar10", model="resnet32", epochs=200, batch_size=128, train_limit=None,
                                  optim=SGD_LT, schedule=LT_SCHEDULE, reward_per_class=10, ema_decay=0.999),
-    # long tail + noise (paper Table 7), the reference script run_fsr_cifar_longtail_noise.sh:
-    # ResNet-32, 200 epochs, B = 128, the long-tail step schedule (x0.01 at 160 and 180)
-    ("smoke", "mixed"): dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=128, train_limit=None,
-                             optim=SGD_LT, schedule=SMOKE_LT_SCHEDULE, reward_per_class=0),
-    ("quick", "mixed"): dict(dataset="mnist1d", model="small_cnn", epochs=20, batch_size=128, train_limit=None,
-                             optim=SGD_LT, schedule=QUICK_LT_SCHEDULE, reward_per_class=0),
-    ("paper", "mixed"): dict(dataset="cifar10", model="resnet32", epochs=200, batch_size=128, train_limit=None,
-                             optim=SGD_LT, schedule=LT_SCHEDULE, reward_per_class=0, ema_decay=0.999),
     # WebVision (Table 5; run_fsr_webvision.sh): ResNet-50 from scratch, B = 16, 31 epochs of the
     # cosine schedule with restarts (1 + 2 + 4 + 8 + 16; the script's 123,300 steps of 16 on
     # ~66k images), weight decay 1e-4; smoke and quick: the small CNN on the user's folder
@@ -61,6 +53,9 @@ BASE = {
                                  optim=dict(SGD_NOISE, weight_decay=1e-4), schedule=dict(name="cosine_restarts"),
                                  reward_per_class=0, ema_decay=0.999),
 }
+# long tail + noise (paper Table 7), the reference script run_fsr_cifar_longtail_noise.sh: the
+# long-tail protocol (ResNet-32, 200 epochs, B = 128, x0.01 at 160 and 180), no clean reward set
+BASE.update({(p, "mixed"): {**BASE[(p, "long_tail")], "reward_per_class": 0} for p in PROFILES})
 SEEDS = {"smoke": 1, "quick": 3, "paper": 3}
 
 
