@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -16,6 +18,9 @@ import datasets
 from methods import METHODS
 
 from . import store, suites
+
+
+MAX_TRIALS = 1000   # a larger grid needs --yes
 
 
 class UsageError(Exception):
@@ -28,7 +33,25 @@ class Parser(argparse.ArgumentParser):
 
 
 def _csv_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
+    """Comma-separated names, each once, in order; an empty list is an error."""
+    items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if not items:
+        raise argparse.ArgumentTypeError(f"empty list {text!r}")
+    return items
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _natural(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
 
 
 def build_parser() -> Parser:
@@ -45,8 +68,8 @@ def build_parser() -> Parser:
     r.add_argument("--out", default="results", help="results directory (default: results/)")
     r.add_argument("--resume", action="store_true", help="complete a sweep: run only trials not yet finished")
     r.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
-    r.add_argument("--gpus-per-trial", type=float, default=0.0)
-    r.add_argument("--cpus-per-trial", type=float, default=None,
+    r.add_argument("--gpus-per-trial", type=_finite, default=0.0)
+    r.add_argument("--cpus-per-trial", type=_finite, default=None,
                    help="CPUs (and torch threads) per trial; default 1, the cost suite: all of this machine's, "
                         "one trial at a time so that no step is timed beside another")
     r.add_argument("--storage", help="Ray Tune storage path for trial directories (default: DIR/ray)")
@@ -56,6 +79,7 @@ def build_parser() -> Parser:
                                            "for the ImageNet accuracy on the same classes")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")
     r.add_argument("--verbose", action="store_true", help="show Ray's own status output and worker logs")
+    r.add_argument("--yes", action="store_true", help=f"run a grid of more than {MAX_TRIALS} trials")
     r.add_argument("--dry-run", action="store_true",
                    help="print the expanded trials (one JSON object per line) and run nothing")
 
@@ -68,8 +92,8 @@ def build_parser() -> Parser:
     d = sub.add_parser("data", help="describe a data set after corruption")
     d.add_argument("--dataset", default=datasets.DEFAULT)
     d.add_argument("--corruption", default="clean")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--reward-per-class", type=int, default=0)
+    d.add_argument("--seed", type=_natural, default=0)
+    d.add_argument("--reward-per-class", type=_natural, default=0)
     d.add_argument("--data-root")
     d.add_argument("--download", action="store_true")
     d.add_argument("--json", action="store_true", help="print one JSON object")
@@ -108,9 +132,11 @@ def _validate_run(args) -> list[dict]:
         args.cpus_per_trial = float(os.cpu_count() or 1) if suite.task == "cost" else 1.0
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    _check_device(args)
     if args.corruptions:
         try:
-            suite = suites.Suite(**{**vars(suite), "corruptions": [str(datasets.parse(c)) for c in args.corruptions]})
+            specs = list(dict.fromkeys(str(datasets.parse(c)) for c in args.corruptions))  # each once
+            suite = suites.Suite(**{**vars(suite), "corruptions": specs})
         except datasets.SpecError as e:
             raise UsageError(str(e)) from None
     data_root = str(Path(args.data_root).resolve()) if args.data_root else None
@@ -119,11 +145,74 @@ def _validate_run(args) -> list[dict]:
                            data_root=data_root, download=args.download, device=args.device, dataset_options=options)
     if options and any(t["dataset"] != "webvision" for t in trials):
         raise UsageError("--imagenet-root is for the webvision data set only")
+    if len(trials) > MAX_TRIALS and not args.yes and not args.dry_run:
+        raise UsageError(f"the grid has {len(trials)} trials (more than {MAX_TRIALS}); pass --yes to run it "
+                         "(or --dry-run to see it)")
     if not args.dry_run:  # fail early (and download once, here) if data are missing; cost trials use shapes only
         for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
-            datasets.load_dataset(name, data_root, args.download,
-                                  **(options if name == "webvision" and options else {}))
+            ds = datasets.load_dataset(name, data_root, args.download,
+                                       **(options if name == "webvision" and options else {}))
+            _check_data_fits([t for t in trials if t["dataset"] == name and t.get("task") != "cost"], ds)
     return trials
+
+
+def _check_device(args) -> None:
+    """--device names a device this machine (or, with --address, the cluster) can run; GPUs only
+    where there are some; an --address where something listens."""
+    import torch
+
+    dev = args.device
+    if dev not in ("auto", "cpu") and not (dev == "cuda" or dev.startswith("cuda:") and dev[5:].isdigit()):
+        raise UsageError(f"unknown device {dev!r}; use auto, cpu, cuda or cuda:N")
+    if args.address:
+        _check_address(args.address)
+        return
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {dev}: this machine has no CUDA GPU")
+    if args.gpus_per_trial > 0 and not torch.cuda.is_available():
+        raise UsageError("--gpus-per-trial > 0 but this machine has no CUDA GPU (use --address for a cluster)")
+    if dev != "cpu" and torch.cuda.is_available() and args.gpus_per_trial == 0:
+        args.gpus_per_trial = 1.0   # Ray hides GPUs from trials not given one: say so, one per trial
+        print("bench: a GPU is present; running one trial per GPU (--gpus-per-trial 1; "
+              "--device cpu to stay on CPUs, or a fraction to share one)", file=sys.stderr)
+
+
+def _check_address(address: str, timeout: float = 5.0) -> None:
+    if address == "auto":
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--address {address!r}: expected HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UsageError(f"--address {address}: nothing answers there ({e.strerror or e})") from None
+
+
+def _check_data_fits(trials: list[dict], ds) -> None:
+    """Every corruption leaves each class a sample, and every network takes the data's shape
+    (one forward of two samples)."""
+    import torch
+
+    from .models import build_model
+
+    for spec in sorted({t["corruption"] for t in trials}):
+        for t in trials:
+            if t["corruption"] == spec:
+                break
+        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, spec, 0, t.get("reward_per_class") or 0,
+                             t.get("train_limit"), ds.asym_target)
+        empty = [c for c in range(ds.num_classes) if not (plan.corrupted.true == c).any()]
+        if empty:
+            raise UsageError(f"{spec} on {ds.name} leaves class(es) {', '.join(map(str, empty[:5]))} without a "
+                             "training sample; choose a smaller imbalance ratio")
+    for model in sorted({t["model"] for t in trials}):
+        try:
+            with torch.no_grad():
+                build_model(model, ds.input_shape, ds.num_classes).eval()(ds.x_train[:2])
+        except Exception as e:  # noqa: BLE001 (any failure means: this network does not fit)
+            raise UsageError(f"network {model} does not take {ds.name}'s inputs of shape "
+                             f"{tuple(ds.input_shape)}: {str(e).splitlines()[0]}") from None
 
 
 def _todo(args, trials: list[dict]) -> tuple[list[dict], int]:

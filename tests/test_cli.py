@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -21,13 +22,29 @@ from bench.cli import main
     (["data", "--corruption", "lt:0.5"], "imbalance ratio must be"),
     (["report", "--out", "{tmp}/empty"], "results.csv"),
     (["frobnicate"], "invalid choice"),
+    (["run", "--suite", "label_noise", "--address", "127.0.0.1:9"], "nothing answers"),
+    (["run", "--suite", "label_noise", "--address", "nohostport"], "HOST:PORT"),
+    (["run", "--suite", "label_noise", "--gpus-per-trial", "1"], "no CUDA GPU"),
+    (["run", "--suite", "label_noise", "--device", "cuda"], "no CUDA GPU"),
+    (["run", "--suite", "label_noise", "--device", "tpu"], "unknown device 'tpu'"),
+    (["run", "--suite", "label_noise", "--cpus-per-trial", "nan"], "not a finite number"),
+    (["run", "--suite", "label_noise", "--gpus-per-trial", "inf"], "not a finite number"),
+    (["run", "--suite", "label_noise", "--methods", ","], "empty list"),
+    (["run", "--suite", "label_noise", "--corruptions", ", ,"], "empty list"),
+    (["run", "--suite", "long_tail", "--seeds", "30"], "pass --yes"),
+    (["run", "--suite", "long_tail", "--dataset", "digits", "--corruptions", "lt:200"], "without a training sample"),
+    (["run", "--suite", "label_noise", "--profile", "paper", "--dataset", "mnist1d"], "does not take"),
+    (["data", "--seed", "-1"], "is negative"),
+    (["data", "--reward-per-class", "-3"], "is negative"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, argv, needle):
     out = tmp_path / "out"
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     if argv[0] == "run":
         argv += ["--out", str(out)]
+    t0 = time.time()
     assert main(argv) == 2
+    assert time.time() - t0 < 15
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("bench: error: ") and needle in err
     assert not out.exists() and not (tmp_path / "empty").exists()
@@ -108,3 +125,25 @@ def test_cost_trials_run_one_at_a_time_with_all_cpus(tmp_path, monkeypatch):
     main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(tmp_path / "l")])
     assert seen["cost"] == (1, float(os.cpu_count()))
     assert seen["label_noise"] == (0, 1.0)
+
+
+def test_duplicate_corruptions_run_once(capsys):
+    assert main(["run", "--suite", "label_noise", "--profile", "smoke", "--corruptions",
+                 "uniform:0.2,uniform:0.20,uniform:0.2", "--dry-run"]) == 0
+    trials = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(trials) == 5 and {t["corruption"] for t in trials} == {"uniform:0.2"}
+
+
+def test_a_gpu_machine_gives_each_trial_a_gpu_unless_told_otherwise(monkeypatch, capsys):
+    """Ray hides GPUs from a trial given none: --device auto would silently train on CPU."""
+    import torch
+
+    from bench import cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    args = cli.build_parser().parse_args(["run", "--suite", "label_noise"])
+    cli._check_device(args)
+    assert args.gpus_per_trial == 1.0 and "--gpus-per-trial 1" in capsys.readouterr().err
+    args = cli.build_parser().parse_args(["run", "--suite", "label_noise", "--device", "cpu"])
+    cli._check_device(args)
+    assert args.gpus_per_trial == 0.0
