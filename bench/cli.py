@@ -271,10 +271,15 @@ def _run_locked(args, trials) -> int:
           flush=True)
     t0 = time.time()
     cost = suites.SUITES[args.suite].task == "cost"
-    cb = run_trials(todo, args.out, name=f"{args.suite}-{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}",
-                    address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                    storage=str(Path(args.storage).resolve()) if args.storage else None, verbose=args.verbose,
-                    max_concurrent=1 if cost else 0)
+    from .runner import ResourceError
+
+    try:
+        cb = run_trials(todo, args.out, name=f"{args.suite}-{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}",
+                        address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                        storage=str(Path(args.storage).resolve()) if args.storage else None, verbose=args.verbose,
+                        max_concurrent=1 if cost else 0)
+    except ResourceError as e:
+        raise UsageError(str(e)) from None
     print(f"finished {cb.done}/{len(todo)} trial(s), {cb.failed} failed, in {time.time() - t0:.0f}s; "
           f"`python -m bench report --out {args.out}` makes the tables", flush=True)
     if cb.done < len(todo):

@@ -149,6 +149,10 @@ def ray_init_kwargs(address=None, num_cpus=None, gpus_per_trial=0.0, verbose=Fal
     return kwargs
 
 
+class ResourceError(ValueError):
+    """Per-trial resources the cluster cannot give (found after Ray starts, before any trial)."""
+
+
 def _dirname(trial) -> str:
     cfg = trial.config["trial"]
     return f"{cfg['trial_id']}-{cfg['variant']}-{cfg['corruption']}-s{cfg['seed']}".replace(":", "_")
@@ -169,6 +173,11 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
     if started_here:
         ray.init(**ray_init_kwargs(address, num_cpus, gpus_per_trial, verbose))
     try:
+        have = ray.cluster_resources()
+        for what, want in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial)):
+            if want > have.get(what, 0.0):
+                raise ResourceError(f"each trial asks for {want:g} {what}(s) but the Ray cluster has "
+                                    f"{have.get(what, 0.0):g}; no trial could ever start")
         resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
         tuner = tune.Tuner(
             tune.with_resources(trainable, resources),

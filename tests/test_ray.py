@@ -144,3 +144,15 @@ def test_sweep_on_an_existing_cluster(tmp_path):
     left = subprocess.run(["pgrep", "-f", temp_dir], capture_output=True, text=True).stdout
     assert not left.strip(), f"Ray processes of the test cluster survived: {left}"
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_more_cpus_per_trial_than_the_cluster_has_is_refused_before_any_trial(tmp_path, capsys):
+    from bench.cli import main
+
+    t0 = time.time()
+    out = tmp_path / "out"
+    assert main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
+                 "--cpus-per-trial", str(4 * (os.cpu_count() or 1)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no trial could ever start" in err[0], err
+    assert time.time() - t0 < 15 and not (out / "results.csv").exists()
