@@ -142,7 +142,8 @@ def _validate_run(args) -> list[dict]:
     data_root = str(Path(args.data_root).resolve()) if args.data_root else None
     options = {"imagenet_root": str(Path(args.imagenet_root).resolve())} if args.imagenet_root else None
     trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
-                           data_root=data_root, download=args.download, device=args.device, dataset_options=options)
+                           data_root=data_root, download=args.download, device=args.device, dataset_options=options,
+                           checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()))
     if options and any(t["dataset"] != "webvision" for t in trials):
         raise UsageError("--imagenet-root is for the webvision data set only")
     if len(trials) > MAX_TRIALS and not args.yes and not args.dry_run:

@@ -4,6 +4,9 @@ Data stay resident as tensors on the device; batches are drawn by index from a s
 permutation and augmented as tensors; the schedule sets the learning rate per step; the
 test set is evaluated after every epoch. Nothing here knows any particular method.
 
+With ``checkpoint_dir`` and ``checkpoint_every`` (N epochs) a trial saves its state every N
+epochs and a rerun of the same trial id continues from it (``bench.checkpoint``).
+
 With ``ema_decay`` (on in the paper profile, 0.999 as the reference code) the test accuracy is
 that of an exponential moving average of the weights, for every method alike; each row keeps
 the raw model's accuracy too (``raw_test_acc``, ``raw_best_acc``).
@@ -24,7 +27,7 @@ import torch
 import datasets
 from methods import Batch, Context, StepInfo, get_method_class
 
-from . import allocator
+from . import allocator, checkpoint
 from .metrics import WeightStats, shot_accuracy
 from .models import build_model
 from .schedules import make_schedule
@@ -35,6 +38,7 @@ DEFAULTS = dict(
     optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
     schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, train_limit=None,
     ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
+    checkpoint_dir=None, checkpoint_every=0,
 )
 
 
@@ -157,8 +161,18 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
     timer, wstats, clean = StepTimer(device), WeightStats(), data.clean_mask
     ema = WeightEMA(model, cfg["ema_decay"]) if cfg["ema_decay"] else None
     best_acc, raw_best, history, last = 0.0, 0.0, [], {}
-    step = 0
-    for epoch in range(epochs):
+    step, start = 0, 0
+    ckpt_path = checkpoint.path_for(cfg)
+    saved = checkpoint.load(ckpt_path)
+    if saved is not None:    # a killed run of this trial: continue where it stopped
+        method.load_state_dict(saved["method"])
+        checkpoint.set_rng_state(gen, saved["rng"])
+        start, step, best_acc, raw_best = saved["epoch"], saved["step"], saved["best_acc"], saved["raw_best"]
+        history, last, timer.times = saved["history"], saved["last"], saved["step_times"]
+        wstats.weights, wstats.clean = saved["weights"], saved["clean"]
+        if ema is not None:
+            ema.avg = [a.to(device) for a in saved["ema"]]
+    for epoch in range(start, epochs):
         model.train()
         perm = torch.randperm(n, generator=gen).to(device)
         sums: dict[str, float] = {}
@@ -198,6 +212,11 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         history.append(last)
         if report:
             report(dict(last))
+        if ckpt_path is not None and (epoch + 1) % int(cfg["checkpoint_every"]) == 0 and epoch + 1 < epochs:
+            checkpoint.save(ckpt_path, dict(
+                epoch=epoch + 1, step=step, method=method.state_dict(), rng=checkpoint.rng_state(gen),
+                best_acc=best_acc, raw_best=raw_best, history=history, last=last, step_times=timer.times,
+                weights=wstats.weights, clean=wstats.clean, ema=None if ema is None else ema.avg))
 
     extra_acc = {}
     for name, (x, y) in data.extra_test.items():   # further test sets, once at the end (e.g. ImageNet val)
@@ -213,6 +232,8 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         peak_mem_mb=peak_memory_mb(device), device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         **wstats.summary(),
         **(shot_accuracy(pred, data.y_test, counts) if data.spec.imbalance_ratio > 1 else {}),
-        **extra_acc, wall_s=time.perf_counter() - wall0,
+        **extra_acc, wall_s=time.perf_counter() - wall0, resumed_from_epoch=start,
     )
+    if ckpt_path is not None:
+        ckpt_path.unlink(missing_ok=True)
     return result

@@ -54,6 +54,8 @@ def trainable(config: dict) -> None:
 
 
 def _fmt_secs(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
     s = int(round(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
@@ -86,13 +88,36 @@ NOT_KEPT = {"final", "traceback", "timestamp", "done", "training_iteration", "tr
 
 
 class StoreCallback(tune.Callback):
-    """Tune callback (driver side): one row per finished trial, one progress line each."""
+    """Tune callback (driver side): one row per finished trial, one progress line each; a trial
+    that runs longer than ``epoch_line_s`` also gets an epoch line at most that often. The
+    sweep's ETA counts the epochs running trials have done."""
 
-    def __init__(self, out_dir, total: int):
+    def __init__(self, out_dir, total: int, epoch_line_s: float = 60.0):
         self.out_dir, self.total = out_dir, total
         self.done = self.failed = 0
         self.t0 = time.time()
         self.started: dict[str, float] = {}
+        self.epoch_line_s = epoch_line_s
+        self.progress: dict[str, float] = {}     # running trial -> fraction of its epochs done
+        self.last_line: dict[str, float] = {}
+
+    def _eta(self) -> float:
+        done = self.done + sum(self.progress.values())
+        return (time.time() - self.t0) / done * (self.total - done) if done else float("nan")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        cfg = trial.config["trial"]
+        if result.get("final") or "epoch" not in result or not cfg.get("epochs"):
+            return
+        self.progress[trial.trial_id] = result["epoch"] / cfg["epochs"]
+        now, begun = time.time(), self.started.get(trial.trial_id, self.t0)
+        if now - max(begun, self.last_line.get(trial.trial_id, begun)) < self.epoch_line_s:
+            return
+        self.last_line[trial.trial_id] = now
+        trial_eta = (now - begun) / result["epoch"] * (cfg["epochs"] - result["epoch"])
+        print(f"    {cfg['variant']} {cfg['corruption']} seed {cfg['seed']}: epoch {result['epoch']}/{cfg['epochs']}, "
+              f"acc {100 * result.get('test_acc', float('nan')):5.1f}%, {_fmt_secs(now - begun)} in, "
+              f"ETA {_fmt_secs(trial_eta)} (sweep ETA {_fmt_secs(self._eta())})", file=sys.stdout, flush=True)
 
     def _record(self, trial, result: dict) -> None:
         cfg = trial.config["trial"]
@@ -103,8 +128,9 @@ class StoreCallback(tune.Callback):
         store.append_row(self.out_dir, row)
         self.done += 1
         self.failed += row["status"] != "ok"
+        self.progress.pop(trial.trial_id, None)
         elapsed = time.time() - self.t0
-        eta = elapsed / self.done * (self.total - self.done)
+        eta = self._eta()
         acc = row.get("test_acc")
         step = row.get("step_time_s")
         what = (f"acc {100 * acc:5.1f}%" if isinstance(acc, float) and math.isfinite(acc)

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options")
+EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every")
 PROFILES = ("smoke", "quick", "paper")
 
 # Settings shared by every suite of a profile, per setting ("noise", "long_tail" or "mixed").
@@ -57,6 +57,8 @@ BASE = {
 # long-tail protocol (ResNet-32, 200 epochs, B = 128, x0.01 at 160 and 180), no clean reward set
 BASE.update({(p, "mixed"): {**BASE[(p, "long_tail")], "reward_per_class": 0} for p in PROFILES})
 SEEDS = {"smoke": 1, "quick": 3, "paper": 3}
+# a trial saves its state every N epochs (0: never), so that a killed sweep's --resume continues it
+CHECKPOINT_EVERY = {"smoke": 0, "quick": 5, "paper": 1}
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,10 @@ def config_id(config: dict) -> str:
 
 def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, dataset: str | None = None,
            seeds: int | None = None, data_root: str | None = None, download: bool = False,
-           device: str = "auto", dataset_options: dict | None = None) -> list[dict]:
-    """The trial configs of ``suite`` under ``profile`` (each with its ``trial_id``)."""
+           device: str = "auto", dataset_options: dict | None = None,
+           checkpoint_dir: str | None = None) -> list[dict]:
+    """The trial configs of ``suite`` under ``profile`` (each with its ``trial_id``); with
+    ``checkpoint_dir``, train trials checkpoint every CHECKPOINT_EVERY[profile] epochs there."""
     base = {k: _by_profile(v, profile) for k, v in suite.settings(profile).items()}
     names = [dataset] if dataset else suite.datasets.get(profile, [base["dataset"]])
     models = COST_MODELS[profile] if suite.task == "cost" else [(base["model"], d) for d in names]
@@ -252,7 +256,8 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
                     cfg.update(suite=suite.name, profile=profile, method=entry.method, variant=entry.label,
                                hparams={k: _by_profile(v, profile) for k, v in entry.hparams.items()},
                                corruption=corruption, seed=seed, data_root=data_root, download=download,
-                               device=device, dataset_options=dataset_options)
+                               device=device, dataset_options=dataset_options, checkpoint_dir=checkpoint_dir,
+                               checkpoint_every=CHECKPOINT_EVERY[profile] if checkpoint_dir else 0)
                     cfg["trial_id"] = trial_id(cfg)
                     trials.append(cfg)
     return trials

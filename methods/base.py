@@ -5,6 +5,7 @@ evaluation and metrics, and knows nothing of any particular method.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -62,6 +63,10 @@ class Method:
 
     defaults: ClassVar[dict[str, Any]] = {}
     needs_reward: ClassVar[bool] = False
+    #: what a checkpoint keeps beyond the model and its optimiser: attribute names of tensors,
+    #: generators, modules, optimisers, objects with state_dict(), or plain values (an attribute
+    #: a configuration does not create is skipped)
+    state_attrs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model: torch.nn.Module, ctx: Context, **hparams):
         unknown = set(hparams) - set(self.defaults)
@@ -98,6 +103,41 @@ class Method:
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def state_dict(self) -> dict:
+        """Everything that a resumed run needs to continue exactly as an uninterrupted one."""
+        out = {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
+        out.update({name: _save(getattr(self, name)) for name in self.state_attrs if hasattr(self, name)})
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        for name in self.state_attrs:
+            if hasattr(self, name):
+                setattr(self, name, _load(getattr(self, name), state[name]))
+
+
+def _save(value):
+    if isinstance(value, torch.Generator):
+        return {"generator_state": value.get_state()}
+    if hasattr(value, "state_dict"):      # modules, optimisers, samplers
+        return value.state_dict()
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    return copy.deepcopy(value)
+
+
+def _load(current, saved):
+    if isinstance(current, torch.Generator):
+        current.set_state(saved["generator_state"])
+        return current
+    if hasattr(current, "load_state_dict"):
+        current.load_state_dict(saved)
+        return current
+    if isinstance(current, torch.Tensor):
+        return saved.to(current.device)
+    return saved
 
 
 def per_sample_ce(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:

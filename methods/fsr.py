@@ -112,6 +112,9 @@ class FSR(Method):
         "meta_layers": "fc",       # "fc" (closed form), int k (last k parameter tensors) or "all"
     }
 
+    state_attrs = ("gen", "score", "seen", "count", "prev_correct", "ever_correct", "forgets", "ema_logits",
+                   "dictionary", "active_from_decay", "max_lr")
+
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
         hp = self.hp

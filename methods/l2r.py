@@ -37,6 +37,13 @@ class RewardSampler:
         self.gen = torch.Generator().manual_seed(seed)
         self.order, self.pos = torch.randperm(len(y), generator=self.gen), 0
 
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "order": self.order.clone(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+        self.order, self.pos = state["order"].clone(), int(state["pos"])
+
     def next(self):
         if self.pos + self.size > len(self.order):
             self.order, self.pos = torch.randperm(len(self.y), generator=self.gen), 0
@@ -60,6 +67,7 @@ class L2R(Method):
         "augment_reward": True,        # crop/flip as the training batches (MW-Net.py's meta set)
     }
     needs_reward = True
+    state_attrs = ("reward",)
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)

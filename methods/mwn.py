@@ -56,6 +56,7 @@ class MWN(Method):
         "augment_meta": True,      # crop/flip as the training batches (MW-Net.py's meta set)
     }
     needs_reward = True
+    state_attrs = ("wnet", "wopt", "meta")
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)

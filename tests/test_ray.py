@@ -1,5 +1,6 @@
 """Real Ray Tune sweeps: rows in the store, failures recorded, project imports in workers,
 resume after the driver is killed with SIGKILL, and a sweep on a separately started cluster."""
+import json
 import os
 import shutil
 import signal
@@ -156,3 +157,60 @@ def test_more_cpus_per_trial_than_the_cluster_has_is_refused_before_any_trial(tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no trial could ever start" in err[0], err
     assert time.time() - t0 < 15 and not (out / "results.csv").exists()
+
+
+def test_long_trials_print_an_epoch_line_at_most_once_a_period(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from bench.runner import StoreCallback
+
+    trial = SimpleNamespace(trial_id="t1", config={"trial": dict(variant="fsr", corruption="uniform:0.4", seed=0,
+                                                                 epochs=10)})
+    cb = StoreCallback(tmp_path, total=4, epoch_line_s=3600)
+    cb.on_trial_start(0, [], trial)
+    cb.on_trial_result(0, [], trial, {"epoch": 1, "test_acc": 0.5})
+    assert capsys.readouterr().out == ""                     # under the period: quiet
+    cb.epoch_line_s = 0.0
+    cb.on_trial_result(0, [], trial, {"epoch": 5, "test_acc": 0.75})
+    line = capsys.readouterr().out
+    assert "epoch 5/10" in line and "75.0%" in line and "sweep ETA" in line
+    assert cb.progress["t1"] == 0.5                          # half a trial counts towards the sweep's ETA
+
+
+def test_a_trial_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
+    """SIGKILL the driver after a quick-profile trial's first checkpoint (epoch 5 of 31);
+    --resume continues it from there, and its final metrics equal an uninterrupted run's."""
+    import warnings
+
+    from bench.harness import train
+
+    args = ["run", "--suite", "label_noise", "--methods", "fsr", "--seeds", "1", "--corruptions", "uniform:0.4",
+            "--out", str(tmp_path)]
+    proc = _bench(*args)
+    ckpts = tmp_path / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(ckpts.glob("*.pt")):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(ckpts.glob("*.pt")) and not store.read_rows(tmp_path), "killed after a checkpoint, before the end"
+    again = _bench(*args, "--resume")
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out
+    row = store.read_rows(tmp_path)[0]
+    assert json.loads(row["extra"])["resumed_from_epoch"] in (5, 10, 15, 20, 25), row["extra"]
+    trial = suites.expand(suites.SUITES["label_noise"], "quick", methods=["fsr"], seeds=1)
+    cfg = next(t for t in trial if t["corruption"] == "uniform:0.4")
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                  # as the Ray trial ran (one CPU per trial)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            whole = train(cfg)
+    finally:
+        torch.set_num_threads(threads)
+    assert float(row["test_acc"]) == whole["test_acc"] and float(row["dict_purity"]) == whole["dict_purity"]
+    assert float(row["zero_weight_ratio"]) == whole["zero_weight_ratio"]
+    assert not list(ckpts.glob("*.pt"))
