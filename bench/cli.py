@@ -237,10 +237,14 @@ def _lock_store(out) -> "filelock.FileLock":
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
-    out.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(out / ".sweep.lock"))
     try:
+        out.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
+        if not os.access(out, os.W_OK):
+            raise PermissionError(f"{out} is not writable")
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
     except filelock.Timeout:
         holder = (out / ".sweep.pid").read_text().strip() if (out / ".sweep.pid").exists() else "?"
         raise UsageError(f"another sweep (process {holder}) is writing {out}; wait for it or choose "

@@ -73,6 +73,9 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     f.write_text("x")
     assert cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(f)]) == 2
     assert "is a file" in capsys.readouterr().err and f.read_text() == "x"
+    assert cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(f / "sub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write there" in err[0] and f.read_text() == "x"
 
 
 def test_a_torn_quoted_line_loses_only_itself(tmp_path):
