@@ -243,12 +243,12 @@ def _lock_store(out) -> "filelock.FileLock":
         lock.acquire(timeout=0)
         if not os.access(out, os.W_OK):
             raise PermissionError(f"{out} is not writable")
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
     except filelock.Timeout:
         holder = (out / ".sweep.pid").read_text().strip() if (out / ".sweep.pid").exists() else "?"
         raise UsageError(f"another sweep (process {holder}) is writing {out}; wait for it or choose "
                          "another --out") from None
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
     (out / ".sweep.pid").write_text(f"{os.getpid()}\n")
     return lock
 
