@@ -17,7 +17,7 @@ from pathlib import Path
 import datasets
 from methods import METHODS
 
-from . import store, suites
+from . import gpucheck, store, suites
 
 
 MAX_TRIALS = 1000   # a larger grid needs --yes
@@ -78,6 +78,10 @@ def build_parser() -> Parser:
     r.add_argument("--imagenet-root", help="webvision: a folder SYNSET/*.JPEG of ImageNet validation images, "
                                            "for the ImageNet accuracy on the same classes")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    r.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"),
+                   help="the steps' precision (default by profile: fp32; paper: auto = bf16 on a CUDA GPU)")
+    r.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                   help="channels-last layout (default auto: 2-D networks on CUDA)")
     r.add_argument("--verbose", action="store_true", help="show Ray's own status output and worker logs")
     r.add_argument("--yes", action="store_true", help=f"run a grid of more than {MAX_TRIALS} trials")
     r.add_argument("--dry-run", action="store_true",
@@ -88,6 +92,7 @@ def build_parser() -> Parser:
     rep.add_argument("--format", type=_csv_list, default=["md"], help="comma-separated: md, tex, csv")
 
     sub.add_parser("list", help="suites, methods, data sets and profiles")
+    gpucheck.add_parser(sub)
 
     d = sub.add_parser("data", help="describe a data set after corruption")
     d.add_argument("--dataset", default=datasets.DEFAULT)
@@ -143,7 +148,8 @@ def _validate_run(args) -> list[dict]:
     options = {"imagenet_root": str(Path(args.imagenet_root).resolve())} if args.imagenet_root else None
     trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
                            data_root=data_root, download=args.download, device=args.device, dataset_options=options,
-                           checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()))
+                           checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()),
+                           precision=args.precision, channels_last=args.channels_last)
     if options and any(t["dataset"] != "webvision" for t in trials):
         raise UsageError("--imagenet-root is for the webvision data set only")
     if len(trials) > MAX_TRIALS and not args.yes and not args.dry_run:
@@ -282,7 +288,7 @@ def _run_locked(args, trials) -> int:
         cb = run_trials(todo, args.out, name=f"{args.suite}-{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}",
                         address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                         storage=str(Path(args.storage).resolve()) if args.storage else None, verbose=args.verbose,
-                        max_concurrent=1 if cost else 0)
+                        max_concurrent=1 if cost else 0, reuse_workers=not cost)
     except ResourceError as e:
         raise UsageError(str(e)) from None
     print(f"finished {cb.done}/{len(todo)} trial(s), {cb.failed} failed, in {time.time() - t0:.0f}s; "
@@ -320,7 +326,9 @@ def cmd_data(args) -> int:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"run": cmd_run, "report": cmd_report, "list": cmd_list, "data": cmd_data}[args.command](args)
+        commands = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "data": cmd_data,
+                    "gpu-check": gpucheck.main}
+        return commands[args.command](args)
     except (UsageError, datasets.DatasetError, datasets.SpecError, store.StoreError) as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2

@@ -24,8 +24,6 @@ dictionary refresh) is not part of a step and is not timed.
 from __future__ import annotations
 
 import math
-import re
-import resource
 import statistics
 import sys
 import time
@@ -35,10 +33,12 @@ import numpy as np
 import torch
 
 from methods import METHODS, Batch, Context, StepInfo, get_method_class
+from methods import precision as amp
 from methods.functional import eval_mode, frozen_bn_stats
 
 from . import allocator
-from .harness import StepTimer, resolve_device
+from .memory import MemoryProbe
+from .harness import StepTimer, resolve_device, use_channels_last
 from .models import build_model
 
 # Input shapes by network when the config names none: the small nets take MNIST-1D (1 x 40),
@@ -54,69 +54,9 @@ DATASET_SHAPES = {"mnist1d": ((1, 40), 10), "digits": ((1, 8, 8), 10),
 DEFAULTS = dict(
     model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
     method="softmax", hparams={}, reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval",
-    steps=15, warmup=3, device="auto", seed=0, threads=None,
+    steps=15, warmup=3, device="auto", seed=0, threads=None, precision="fp32", channels_last="auto",
     optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
 )
-
-
-# ------------------------------------------------------------------------------- memory
-def _proc_status_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            m = re.search(rf"^{field}:\s+(\d+)\s+kB", f.read(), re.M)
-        return int(m.group(1)) if m else None
-    except OSError:
-        return None
-
-
-def _reset_peak_rss() -> bool:
-    """Linux >= 4.0: writing 5 to /proc/self/clear_refs resets the resident high-water mark
-    (VmHWM, which ru_maxrss reads) to the current RSS. False where not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-class MemoryProbe:
-    """Peak memory over a window of steps.
-
-    CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` at ``start``
-    (absolute: model, optimiser state and resident data included).
-    CPU: growth of the peak resident set size (ru_maxrss, KiB on Linux) over the window,
-    relative to the RSS at ``start``. The high-water mark is reset at ``start`` where Linux
-    allows it (``mode="rss_hwm_reset"``), so each method of a sequence gets its own peak;
-    where it cannot be reset (``mode="rss_maxrss_growth"``) only the growth above the
-    process's earlier peak is seen: meaningful for the first measurement of a process only
-    (the cost suite runs each trial in a fresh process). Freed memory the allocator keeps is
-    part of the RSS, so a second window in the same process under-reads the growth."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-
-    def start(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.mode = "cuda_max_allocated"
-            self.baseline_kib = torch.cuda.memory_allocated(self.device) / 1024
-            return
-        self.mode = "rss_hwm_reset" if _reset_peak_rss() else "rss_maxrss_growth"
-        rss = _proc_status_kib("VmRSS")
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        # Without a reset the peak cannot go below the earlier maximum: measure from it.
-        self.baseline_kib = maxrss if (self.mode == "rss_maxrss_growth" or rss is None) else rss
-
-    def stop(self) -> dict:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            peak = torch.cuda.max_memory_allocated(self.device) / 2**20
-            return dict(peak_mem_mb=peak, mem_baseline_mb=self.baseline_kib / 1024, mem_mode=self.mode)
-        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return dict(peak_mem_mb=max(0.0, (peak_kib - self.baseline_kib) / 1024),
-                    mem_baseline_mb=self.baseline_kib / 1024, mem_mode=self.mode)
 
 
 # ------------------------------------------------------------------------------- setup
@@ -159,18 +99,20 @@ class StepRunner:
     lr: float
     extra: torch.Tensor | None = None    # forwarded without gradient before each step
     extra_bn: str = "eval"               # its BatchNorm: "eval" or "batch" (statistics not updated)
+    precision: str = "fp32"              # resolved: fp32, bf16 or fp16 (methods.precision)
     step_count: int = 0
 
     def step(self) -> dict:
-        if self.extra is not None:
-            model = self.method.model
-            with torch.no_grad(), (eval_mode(model) if self.extra_bn == "eval" else frozen_bn_stats(model)):
-                model(self.extra)
-        b = self.batches[self.step_count % len(self.batches)]
-        info = StepInfo(epoch=self.step_count // self.steps_per_epoch, step=self.step_count, lr=self.lr,
-                        epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
-        self.step_count += 1
-        return self.method.update(b, info)
+        with amp.autocast(self.device, self.precision):
+            if self.extra is not None:
+                model = self.method.model
+                with torch.no_grad(), (eval_mode(model) if self.extra_bn == "eval" else frozen_bn_stats(model)):
+                    model(self.extra)
+            b = self.batches[self.step_count % len(self.batches)]
+            info = StepInfo(epoch=self.step_count // self.steps_per_epoch, step=self.step_count, lr=self.lr,
+                            epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+            self.step_count += 1
+            return self.method.update(b, info)
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -202,16 +144,20 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
     xr = torch.randn(nr, *shape, generator=gen)
     yr = torch.arange(nr) % C
     x, y, xr, yr = x.to(device), y.to(device), xr.to(device), yr.to(device)
+    prec = amp.resolve(cfg["precision"], device)
+    layout = torch.channels_last if use_channels_last(cfg["channels_last"], device, shape) else None
 
     torch.manual_seed(seed)                    # same initial weights for every method
     model = build_model(cfg["model"], shape, C).to(device)
+    if layout is not None:
+        model, x, xr = model.to(memory_format=layout), x.contiguous(memory_format=layout), xr.contiguous(memory_format=layout)
     model.train()
     steps_per_epoch = max(1, n // B)
     epochs = 10**6                             # no schedule ends inside a measurement
     ctx = Context(num_classes=C, class_counts=torch.bincount(y, minlength=C).cpu(), num_train=n,
                   epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=B, optim=dict(cfg["optim"]),
                   train_x=x, train_y=y, reward_x=xr if nr else None, reward_y=yr if nr else None,
-                  generator=torch.Generator().manual_seed(seed), device=device)
+                  generator=torch.Generator().manual_seed(seed), device=device, scaler=amp.make_scaler(device, prec))
     method = cls(model, ctx, **hparams)
     batches = []
     for i in range(steps_per_epoch):
@@ -219,10 +165,12 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
         batches.append(Batch(x[i * B:(i + 1) * B], y[i * B:(i + 1) * B], idx))
     extra = (torch.randn(int(cfg["extra_forward"]), *shape, generator=gen).to(device)
              if cfg["extra_forward"] else None)
+    if extra is not None and layout is not None:
+        extra = extra.contiguous(memory_format=layout)
     if cfg["extra_forward_bn"] not in ("eval", "batch"):
         raise ValueError(f"bench.cost: extra_forward_bn must be eval or batch, not {cfg['extra_forward_bn']!r}")
     return StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
-                      float(cfg["optim"]["lr"]), extra, cfg["extra_forward_bn"])
+                      float(cfg["optim"]["lr"]), extra, cfg["extra_forward_bn"], prec)
 
 
 def _summary(times: list[float]) -> dict:
@@ -280,6 +228,8 @@ def measure(config: dict, strict: bool = True) -> dict:
       threads          torch.set_num_threads(threads) before building; process-wide and left
                        so (default None: leave the process's setting)
       optim            SGD settings (default lr 0.1, momentum 0.9, weight decay 5e-4)
+      precision        fp32 (default), bf16, fp16 or auto (methods.precision)
+      channels_last    auto (2-D networks on CUDA), True or False
 
     Returns a flat dict: step_time_s (median of the timed steps), step_time_iqr_s,
     peak_mem_mb (CUDA: max_memory_allocated over warm-up + timed steps; CPU: growth of the
@@ -299,7 +249,8 @@ def measure(config: dict, strict: bool = True) -> dict:
     cpu: list[float] = []
     times = _timed(runner, int(cfg["steps"]), cpu)
     mem = probe.stop()
-    return dict(**_summary(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem, device=device_name(runner.device), method=cfg["method"],
+    return dict(**_summary(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem,
+                device=device_name(runner.device), method=cfg["method"], precision=runner.precision,
                 model=cfg["model"], input_shape=list(cfg["input_shape"]), num_classes=cfg["num_classes"],
                 batch_size=int(cfg["batch_size"]), steps=len(times),
                 warmup=int(cfg["warmup"]), num_params=sum(p.numel() for p in runner.method.model.parameters()),
@@ -315,7 +266,7 @@ def fsr_floor(q: int, batch_size: int) -> dict:
 # ------------------------------------------------------------------------------- compare
 def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps: int = 5,
             warmup: int = 2, repeats: int = 3, hparams: dict | None = None, baseline: str = "softmax",
-            variants: dict | None = None, **config) -> dict:
+            variants: dict | None = None, precisions=("fp32",), **config) -> dict:
     """Several methods interleaved round-robin in ONE process: every method is built, warmed
     up (``warmup`` steps each), then ``repeats`` rounds each run ``steps`` timed steps of
     every method in turn. ``methods``: registry names (default: all registered); the
@@ -323,6 +274,8 @@ def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps
     overrides, e.g. {"method": "fsr", "hparams": {...}} or {"method": "softmax",
     "extra_forward": 200}}, timed like the methods; further keyword arguments are ``measure``
     config keys (input_shape, num_classes, reward_per_class, device, seed, ...).
+    ``precisions``: every row in each of these (the first under its plain label, the others as
+    ``label@bf16``), each precision's rows as ratios to its own baseline.
     A method that cannot be built is reported under ``skipped`` with the reason.
 
     Returns {"config": ..., "device": ..., "threads": ..., "baseline": ..., "skipped": {name: reason},
@@ -335,8 +288,13 @@ def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps
         names.insert(0, baseline)
     hparams = hparams or {}
     base_cfg = dict(config, model=model, batch_size=batch_size)
-    configs = {name: dict(base_cfg, method=name, hparams=hparams.get(name, {})) for name in names}
-    configs.update({label: {**base_cfg, "hparams": {}, **over} for label, over in (variants or {}).items()})
+    configs, base_of = {}, {}
+    for prec in precisions:
+        tag = "" if prec == precisions[0] else f"@{prec}"
+        rows = {name: dict(base_cfg, method=name, hparams=hparams.get(name, {})) for name in names}
+        rows.update({label: {**base_cfg, "hparams": {}, **over} for label, over in (variants or {}).items()})
+        configs.update({label + tag: dict(cfg, precision=prec) for label, cfg in rows.items()})
+        base_of.update({label + tag: baseline + tag for label in rows})
     runners, skipped = {}, {}
     for name, cfg in configs.items():
         try:
@@ -345,6 +303,9 @@ def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps
             skipped[name] = f"{type(e).__name__}: {e}"
     if baseline not in runners:
         raise RuntimeError(f"bench.cost.compare: the baseline {baseline!r} cannot be built: {skipped[baseline]}")
+    for name in [n for n in runners if base_of[n] not in runners]:
+        skipped[name] = f"its baseline {base_of[name]} cannot be built"
+        del runners[name]
     for name, r in list(runners.items()):
         try:
             for _ in range(warmup):
@@ -365,21 +326,23 @@ def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps
             cpu[name] += c
             rounds[name].append(statistics.median(t))
             cpu_rounds[name].append(statistics.median(c) if c else math.nan)
-    b_all, b_rounds = statistics.median(times[baseline]), rounds[baseline]
     out = {}
     for name in runners:
-        rr = [m / b for m, b in zip(rounds[name], b_rounds)]
-        cr = [m / b for m, b in zip(cpu_rounds[name], cpu_rounds[baseline])]
+        base = base_of[name]
+        rr = [m / b for m, b in zip(rounds[name], rounds[base])]
+        cr = [m / b for m, b in zip(cpu_rounds[name], cpu_rounds[base])]
         has_cpu = bool(cpu[name])
-        out[name] = dict(**_summary(times[name]), ratio=statistics.median(rr),
-                         ratio_pooled=statistics.median(times[name]) / b_all,
+        out[name] = dict(**_summary(times[name]), ratio=statistics.median(rr), baseline=base,
+                         precision=runners[name].precision,
+                         ratio_pooled=statistics.median(times[name]) / statistics.median(times[base]),
                          round_ratios=rr, round_medians=rounds[name],
                          cpu_time_s=statistics.median(cpu[name]) if has_cpu else math.nan,
                          cpu_ratio=statistics.median(cr) if has_cpu else math.nan,
-                         cpu_ratio_pooled=(statistics.median(cpu[name]) / statistics.median(cpu[baseline])
+                         cpu_ratio_pooled=(statistics.median(cpu[name]) / statistics.median(cpu[base])
                                            if has_cpu else math.nan))
     device = next(iter(runners.values())).device
-    return dict(config=dict(base_cfg, steps=steps, warmup=warmup, repeats=repeats, hparams=hparams),
+    return dict(config=dict(base_cfg, steps=steps, warmup=warmup, repeats=repeats, hparams=hparams,
+                            precisions=list(precisions)),
                 device=device_name(device), threads=torch.get_num_threads(), baseline=baseline,
                 methods=out, skipped=skipped)
 
@@ -396,9 +359,12 @@ def format_table(result: dict, second: str | None = None) -> str:
              f"{'method':<{w}} {'median s':>10} {'iqr s':>9} {'x ' + base:>10}{extra} {'cpu x':>7}   wall ratio per round"]
     for name, m in rows.items():
         rr = ", ".join(f"{r:.2f}" for r in m["round_ratios"])
-        col = ""
-        if extra:
-            col = f" {statistics.median(a / b for a, b in zip(m['round_medians'], rows[second]['round_medians'])):>10.2f}"
+        col, tag = "", name[name.index("@"):] if "@" in name else ""
+        if extra and second + tag in rows:   # each precision's rows against its own second row
+            floor = rows[second + tag]["round_medians"]
+            col = f" {statistics.median(a / b for a, b in zip(m['round_medians'], floor)):>10.2f}"
+        elif extra:
+            col = f" {'-':>10}"
         lines.append(f"{name:<{w}} {m['step_time_s']:>10.4f} {m['step_time_iqr_s']:>9.4f} {m['ratio']:>10.2f}{col} "
                      f"{m['cpu_ratio']:>7.2f}   {rr}")
     for name, why in result["skipped"].items():
@@ -417,11 +383,22 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: leave as is)")
+    ap.add_argument("--precision", default="fp32", metavar="P[,P...]",
+                    help="fp32, bf16, fp16: each row in each, as ratios to softmax in the same precision "
+                         "(e.g. fp32,bf16)")
+    ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
+    precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip())
+    bad = [p for p in precisions if p not in amp.PRECISIONS]
+    if bad or not precisions:
+        print(f"python -m bench.cost: unknown precision {', '.join(bad) or args.precision!r}; "
+              f"use {', '.join(amp.PRECISIONS)}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     variants = {"floor": fsr_floor(args.floor, 100)} if args.floor else None
-    res = compare(args.methods or None, model=args.model, steps=args.steps, repeats=args.repeats, variants=variants)
+    res = compare(args.methods or None, model=args.model, steps=args.steps, repeats=args.repeats, variants=variants,
+                  precisions=precisions, device=args.device)
     print(format_table(res, "floor" if args.floor else None))
     return 0
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -26,8 +25,9 @@ import torch
 
 import datasets
 from methods import Batch, Context, StepInfo, get_method_class
+from methods import precision as amp
 
-from . import allocator, checkpoint
+from . import allocator, checkpoint, memory
 from .metrics import WeightStats, shot_accuracy
 from .models import build_model
 from .schedules import make_schedule
@@ -38,7 +38,7 @@ DEFAULTS = dict(
     optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
     schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, train_limit=None,
     ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
-    checkpoint_dir=None, checkpoint_every=0,
+    checkpoint_dir=None, checkpoint_every=0, precision="fp32", channels_last="auto",
 )
 
 
@@ -49,9 +49,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: the allocator's peak since the trial began; CPU: the process's resident high-water
+    mark since the trial began (reset at its start: a Ray worker runs several trials)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return memory.peak_rss_mb()
 
 
 class StepTimer:
@@ -84,10 +86,19 @@ class StepTimer:
             self.pending = []
 
 
+def use_channels_last(setting, device: torch.device, input_shape) -> bool:
+    """``"auto"``: channels-last memory layout for 2-D networks on CUDA (tensor cores read it
+    without transposes); on a CPU the default layout. True / False force it."""
+    if setting == "auto":
+        return device.type == "cuda" and len(input_shape) == 3
+    return bool(setting)
+
+
 @torch.no_grad()
-def evaluate(method, x, y, batch_size) -> torch.Tensor:
+def evaluate(method, x, y, batch_size, precision: str = "fp32") -> torch.Tensor:
     method.model.eval()
-    preds = [method.predict(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+    with amp.autocast(x.device, precision):
+        preds = [method.predict(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
     method.model.train()
     return torch.cat(preds)
 
@@ -119,6 +130,33 @@ class WeightEMA:
                 torch._foreach_copy_([p.data for p in self.params], saved)
 
 
+def make_batch(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, augment, layout=None) -> Batch:
+    """The training batch at ``idx``, augmented (and in ``layout``, e.g. channels-last)."""
+    xb = augment(x[idx])
+    return Batch(xb if layout is None else xb.contiguous(memory_format=layout), y[idx], idx)
+
+
+def take_step(method, batch: Batch, info: StepInfo, precision: str, sums: dict, timer: StepTimer | None = None,
+              ema: WeightEMA | None = None, wstats: WeightStats | None = None, clean=None) -> None:
+    """One training step as the harness runs it: ``method.update`` in the run's precision
+    (timed alone, when ``timer`` is given), the EMA of the weights, the weight diagnostics,
+    and what the method returns checked finite and summed into ``sums``."""
+    t0 = timer.start() if timer is not None else None
+    with amp.autocast(batch.x.device, precision):
+        out = method.update(batch, info)
+    if timer is not None:
+        timer.stop(t0)
+    if ema is not None:
+        ema.update()
+    weights = out.pop("weights", None)
+    if weights is not None and wstats is not None:
+        wstats.add(weights, clean[batch.idx])
+    for k, v in out.items():
+        if not math.isfinite(v):
+            raise FloatingPointError(f"{k} is {v} at epoch {info.epoch}, step {info.step}")
+        sums[k] = sums.get(k, 0.0) + v
+
+
 def save_labels(path: Path, data: datasets.Prepared) -> None:
     np.savez_compressed(path, observed=data.y_train.cpu().numpy(), true=data.y_true.cpu().numpy(),
                         clean=data.clean_mask.cpu().numpy(), train_index=data.train_index.cpu().numpy(),
@@ -129,6 +167,7 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
     """Run one trial; ``report`` gets one dict per epoch; returns the final metrics."""
     cfg = {**DEFAULTS, **config}
     wall0 = time.perf_counter()
+    memory.reset_peak_rss()
     allocator.tune()
     device = resolve_device(cfg["device"])
     seed = int(cfg["seed"])
@@ -148,11 +187,17 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
     n, bs, epochs = len(data.y_train), int(cfg["batch_size"]), int(cfg["epochs"])
     steps_per_epoch = max(1, n // bs)
     model = build_model(cfg["model"], ds.input_shape, ds.num_classes).to(device)
+    prec = amp.resolve(cfg["precision"], device)
+    layout = torch.channels_last if use_channels_last(cfg["channels_last"], device, ds.input_shape) else None
+    if layout is not None:   # model and resident data once; batches below
+        model = model.to(memory_format=layout)
+        data.x_train, data.x_test = data.x_train.contiguous(memory_format=layout), data.x_test.contiguous(memory_format=layout)
     counts = data.class_counts()
     ctx = Context(num_classes=ds.num_classes, class_counts=counts, num_train=n, epochs=epochs,
                   steps_per_epoch=steps_per_epoch, batch_size=bs, optim=dict(cfg["optim"]),
                   train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
-                  reward_y=data.y_reward, augment=augment, generator=gen, device=device)
+                  reward_y=data.y_reward, augment=augment, generator=gen, device=device,
+                  scaler=amp.make_scaler(device, prec))
     method = get_method_class(cfg["method"])(model, ctx, **cfg["hparams"])
     lr_at = make_schedule(cfg["schedule"], cfg["optim"]["lr"])
 
@@ -172,41 +217,33 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         wstats.weights, wstats.clean = saved["weights"], saved["clean"]
         if ema is not None:
             ema.avg = [a.to(device) for a in saved["ema"]]
+        if ctx.scaler is not None and saved.get("scaler"):
+            ctx.scaler.load_state_dict(saved["scaler"])
     for epoch in range(start, epochs):
+        t_epoch = time.perf_counter()
         model.train()
         perm = torch.randperm(n, generator=gen).to(device)
         sums: dict[str, float] = {}
         for b in range(steps_per_epoch):
             idx = perm[b * bs:(b + 1) * bs]
-            batch = Batch(augment(data.x_train[idx]), data.y_train[idx], idx)
+            batch = make_batch(data.x_train, data.y_train, idx, augment, layout)
             info = StepInfo(epoch, step, lr_at(epoch + b / steps_per_epoch), epochs, steps_per_epoch)
-            t0 = timer.start()
-            out = method.update(batch, info)
-            if step >= cfg["timing_warmup_steps"]:
-                timer.stop(t0)
-            if ema is not None:
-                ema.update()
-            weights = out.pop("weights", None)
-            if weights is not None:
-                wstats.add(weights, clean[idx])
-            for k, v in out.items():
-                if not math.isfinite(v):
-                    raise FloatingPointError(f"{k} is {v} at epoch {epoch}, step {step}")
-                sums[k] = sums.get(k, 0.0) + v
+            take_step(method, batch, info, prec, sums, timer if step >= cfg["timing_warmup_steps"] else None,
+                      ema, wstats, clean)
             step += 1
         timer.flush()
         extra = method.on_epoch_end(epoch) or {}
         dictionary = extra.pop("dictionary", None)
-        pred = raw_pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"])
+        pred = raw_pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"], prec)
         if ema is not None:
             with ema.swapped():
-                pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"])
+                pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"], prec)
         acc = float((pred == data.y_test).float().mean())
         raw_acc = float((raw_pred == data.y_test).float().mean())
         best_acc, raw_best = max(best_acc, acc), max(raw_best, raw_acc)
         last = dict(epoch=epoch + 1, test_acc=acc, best_acc=best_acc, raw_test_acc=raw_acc, lr=info.lr,
                     **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()},
-                    **{k: float(v) for k, v in extra.items()})
+                    **{k: float(v) for k, v in extra.items()}, epoch_s=time.perf_counter() - t_epoch)
         if dictionary is not None:
             last["dict_purity"] = float(clean[torch.as_tensor(dictionary, device=device)].float().mean())
         history.append(last)
@@ -216,12 +253,13 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
             checkpoint.save(ckpt_path, dict(
                 epoch=epoch + 1, step=step, method=method.state_dict(), rng=checkpoint.rng_state(gen),
                 best_acc=best_acc, raw_best=raw_best, history=history, last=last, step_times=timer.times,
-                weights=wstats.weights, clean=wstats.clean, ema=None if ema is None else ema.avg))
+                weights=wstats.weights, clean=wstats.clean, ema=None if ema is None else ema.avg,
+                scaler=None if ctx.scaler is None else ctx.scaler.state_dict()))
 
     extra_acc = {}
     for name, (x, y) in data.extra_test.items():   # further test sets, once at the end (e.g. ImageNet val)
         with ema.swapped() if ema is not None else contextlib.nullcontext():
-            extra_acc[f"{name}_acc"] = float((evaluate(method, x, y, cfg["eval_batch_size"]) == y).float().mean())
+            extra_acc[f"{name}_acc"] = float((evaluate(method, x, y, cfg["eval_batch_size"], prec) == y).float().mean())
     result = dict(  # ``pred``: the last epoch's test predictions
         test_acc=last["test_acc"], best_acc=best_acc, raw_test_acc=last["raw_test_acc"], raw_best_acc=raw_best,
         epochs=epochs,
@@ -233,6 +271,7 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         **wstats.summary(),
         **(shot_accuracy(pred, data.y_test, counts) if data.spec.imbalance_ratio > 1 else {}),
         **extra_acc, wall_s=time.perf_counter() - wall0, resumed_from_epoch=start,
+        precision=prec, channels_last=layout is not None,
     )
     if ckpt_path is not None:
         ckpt_path.unlink(missing_ok=True)

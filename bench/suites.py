@@ -13,7 +13,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every")
+EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every",
+                  "channels_last")
 PROFILES = ("smoke", "quick", "paper")
 
 # Settings shared by every suite of a profile, per setting ("noise", "long_tail" or "mixed").
@@ -59,6 +60,9 @@ BASE.update({(p, "mixed"): {**BASE[(p, "long_tail")], "reward_per_class": 0} for
 SEEDS = {"smoke": 1, "quick": 3, "paper": 3}
 # a trial saves its state every N epochs (0: never), so that a killed sweep's --resume continues it
 CHECKPOINT_EVERY = {"smoke": 0, "quick": 5, "paper": 1}
+# numeric precision of the steps (methods.precision): "auto" is bf16 on a CUDA GPU that has it,
+# fp32 elsewhere; a trial's config names it only where it is not fp32 (ids of fp32 trials unchanged)
+PRECISION = {"smoke": "fp32", "quick": "fp32", "paper": "auto"}
 
 
 @dataclass(frozen=True)
@@ -239,9 +243,12 @@ def config_id(config: dict) -> str:
 def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, dataset: str | None = None,
            seeds: int | None = None, data_root: str | None = None, download: bool = False,
            device: str = "auto", dataset_options: dict | None = None,
-           checkpoint_dir: str | None = None) -> list[dict]:
+           checkpoint_dir: str | None = None, precision: str | None = None,
+           channels_last: str = "auto") -> list[dict]:
     """The trial configs of ``suite`` under ``profile`` (each with its ``trial_id``); with
-    ``checkpoint_dir``, train trials checkpoint every CHECKPOINT_EVERY[profile] epochs there."""
+    ``checkpoint_dir``, train trials checkpoint every CHECKPOINT_EVERY[profile] epochs there;
+    ``precision`` replaces the profile's (PRECISION); ``channels_last`` "auto", "on" or "off"."""
+    precision = precision or PRECISION[profile]
     base = {k: _by_profile(v, profile) for k, v in suite.settings(profile).items()}
     names = [dataset] if dataset else suite.datasets.get(profile, [base["dataset"]])
     models = COST_MODELS[profile] if suite.task == "cost" else [(base["model"], d) for d in names]
@@ -258,6 +265,10 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
                                corruption=corruption, seed=seed, data_root=data_root, download=download,
                                device=device, dataset_options=dataset_options, checkpoint_dir=checkpoint_dir,
                                checkpoint_every=CHECKPOINT_EVERY[profile] if checkpoint_dir else 0)
+                    if precision != "fp32":
+                        cfg["precision"] = precision
+                    if channels_last != "auto":
+                        cfg["channels_last"] = channels_last == "on"
                     cfg["trial_id"] = trial_id(cfg)
                     trials.append(cfg)
     return trials

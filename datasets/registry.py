@@ -7,6 +7,7 @@ from .base import Dataset, DatasetError
 from .cifar import load_cifar10, load_cifar100
 from .embedded import load_digits, load_mnist1d
 from .folder import load_folder
+from .synthetic import load_synthetic
 from .webvision import load_webvision
 
 DATASETS = {
@@ -16,6 +17,7 @@ DATASETS = {
     "cifar100": load_cifar100,
     "folder": load_folder,
     "webvision": load_webvision,
+    "synthetic": load_synthetic,
 }
 DEFAULT = "mnist1d"
 

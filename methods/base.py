@@ -12,6 +12,8 @@ from typing import Any, Callable, ClassVar
 import torch
 import torch.nn.functional as F
 
+from .precision import scaled_grad
+
 
 @dataclass
 class Batch:
@@ -50,6 +52,7 @@ class Context:
     augment: Callable[..., torch.Tensor] = lambda x, generator=None: x
     generator: torch.Generator | None = None
     device: torch.device = torch.device("cpu")
+    scaler: Any = None       # fp16: the torch.amp.GradScaler of the step (methods.precision)
 
 
 class Method:
@@ -67,6 +70,9 @@ class Method:
     #: generators, modules, optimisers, objects with state_dict(), or plain values (an attribute
     #: a configuration does not create is skipped)
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: a step's rough cost as a multiple of plain softmax's (measured on CPU); a sweep only uses
+    #: it to start its longest trials first, so that no core idles at the end
+    relative_cost: ClassVar[float] = 1.0
 
     def __init__(self, model: torch.nn.Module, ctx: Context, **hparams):
         unknown = set(hparams) - set(self.defaults)
@@ -97,8 +103,18 @@ class Method:
 
     def sgd_step(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        scaler = self.ctx.scaler
+        if scaler is None:
+            loss.backward()
+            self.opt.step()
+            return
+        scaler.scale(loss).backward()
+        scaler.step(self.opt)
+        scaler.update()
+
+    def grad(self, outputs, inputs, grad_outputs=None, **kwargs):
+        """``torch.autograd.grad`` for a meta-gradient, loss-scaled under fp16."""
+        return scaled_grad(self.ctx.scaler, outputs, inputs, grad_outputs, **kwargs)
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 
 from .base import Method
 from .functional import eval_mode, frozen_bn_stats
+from .precision import at_least_fp32, full_precision
 
 PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
 MARGINS = ("hard_label", "reference", "same_batch")
@@ -112,6 +113,7 @@ class FSR(Method):
         "meta_layers": "fc",       # "fc" (closed form), int k (last k parameter tensors) or "all"
     }
 
+    relative_cost = 2.2
     state_attrs = ("gen", "score", "seen", "count", "prev_correct", "ever_correct", "forgets", "ema_logits",
                    "dictionary", "active_from_decay", "max_lr")
 
@@ -307,8 +309,10 @@ class FSR(Method):
             after = {"hard_label": (x, hard), "reference": (batch.x, hard), "same_batch": (x, target)}[kind]
             grad, meta_loss, ce_after = self._deep_eps_grad(x, target, ce, reward, t_r, active, *after)
             return grad, meta_loss, ce.detach() - ce_after
-        with torch.no_grad():
-            hd, p, fc = h.detach(), torch.softmax(logits.detach(), 1), self.model.fc
+        with torch.no_grad(), full_precision(x.device.type):   # fp32 under mixed precision
+            hd, p, fc = at_least_fp32(h.detach()), torch.softmax(at_least_fp32(logits.detach()), 1), self.model.fc
+            reward = None if reward is None else at_least_fp32(reward)
+            h_unmixed = None if h_unmixed is None else at_least_fp32(h_unmixed)
             g_logits = (p - target) / B  # eps_i = 1 / B
             W = fc.weight - hp["alpha"] * self._lookahead_direction(fc.weight, g_logits.T @ hd)
             b = fc.bias - hp["alpha"] * self._lookahead_direction(fc.bias, g_logits.sum(0))
@@ -357,7 +361,7 @@ class FSR(Method):
         k = len(named) if hp["meta_layers"] == "all" else int(hp["meta_layers"])
         meta = named[-k:]
         names = [n for n, _ in meta]
-        g = torch.autograd.grad(ce.sum() / B, [q for _, q in meta], retain_graph=True)
+        g = self.grad(ce.sum() / B, [q for _, q in meta], retain_graph=True)
         theta = {n: q.detach() for n, q in meta}
         theta_la = {n: q.detach() - hp["alpha"] * self._lookahead_direction(q, gi.detach())
                     for (n, q), gi in zip(meta, g)}

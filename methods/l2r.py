@@ -66,6 +66,7 @@ class L2R(Method):
         "meta_grad": "jvp",            # "jvp" (exact identity, fast) | "func_jvp" | "double_backprop"
         "augment_reward": True,        # crop/flip as the training batches (MW-Net.py's meta set)
     }
+    relative_cost = 2.8
     needs_reward = True
     state_attrs = ("reward",)
 
@@ -87,7 +88,7 @@ class L2R(Method):
         """grad of the mean reward CE w.r.t. the meta layers, BatchNorm on batch statistics."""
         meta = self.meta_params()
         loss = per_sample_ce(fcall(self.model, meta, xr), yr).mean()
-        return dict(zip(meta, torch.autograd.grad(loss, list(meta.values()))))
+        return dict(zip(meta, self.grad(loss, list(meta.values()))))
 
     def eps_grad_jvp(self, x, y, xr, yr, alpha=1.0, update_stats=False):
         """(dL_R/deps, per-sample CE at the current parameters with its graph) via the identity;
@@ -106,10 +107,10 @@ class L2R(Method):
         meta = self.meta_params()
         eps = torch.zeros(len(y), dtype=meta[self.meta_names[0]].dtype, device=y.device, requires_grad=True)
         loss = per_sample_ce(fcall(self.model, meta, x), y)
-        grads = torch.autograd.grad((eps * loss).sum(), list(meta.values()), create_graph=True)
+        grads = self.grad((eps * loss).sum(), list(meta.values()), create_graph=True)
         ahead = {n: p - alpha * g for (n, p), g in zip(meta.items(), grads)}
         reward_loss = per_sample_ce(fcall(self.model, ahead, xr), yr).mean()
-        return torch.autograd.grad(reward_loss, eps)[0].detach()
+        return self.grad(reward_loss, eps)[0].detach()
 
     def train_step(self, batch, info):
         xr, yr = self.reward_batch()            # reward pass first (allocation order, see performance.md)

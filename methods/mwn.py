@@ -29,6 +29,7 @@ import torch.nn as nn
 from .base import Method, per_sample_ce
 from .functional import fcall, frozen_bn_stats, loss_jvp, meta_parameter_names, named_subset
 from .l2r import RewardSampler
+from .precision import at_least_fp32, full_precision
 from .tangent import ce_tangent, recorder_for
 
 
@@ -55,6 +56,7 @@ class MWN(Method):
         "meta_grad": "jvp",        # "jvp" | "func_jvp" | "double_backprop"
         "augment_meta": True,      # crop/flip as the training batches (MW-Net.py's meta set)
     }
+    relative_cost = 3.6
     needs_reward = True
     state_attrs = ("wnet", "wopt", "meta")
 
@@ -84,7 +86,8 @@ class MWN(Method):
 
     def weights(self, loss: torch.Tensor) -> torch.Tensor:
         """u_i, differentiable w.r.t. the weighting network, from the detached CE."""
-        v = self.wnet(loss.detach())
+        with full_precision(loss.device.type):   # the tiny weighting network always in fp32
+            v = self.wnet(at_least_fp32(loss.detach()))
         return v / v.sum().clamp_min(1e-12) if self.hp["normalise"] else v / len(v)
 
     def wnet_grad_jvp(self, x, y, xm, ym, lr, update_stats=True):
@@ -96,26 +99,26 @@ class MWN(Method):
             logits = self.recorder.forward(x) if self.recorder is not None else self.model(x)
         loss = per_sample_ce(logits, y)
         u = self.weights(loss)
-        grads = torch.autograd.grad((u.detach() * loss).sum(), list(meta.values()), retain_graph=True)
+        grads = self.grad((u.detach() * loss).sum(), list(meta.values()), retain_graph=True)
         ahead = {n: (p - lr * g).detach().requires_grad_() for (n, p), g in zip(meta.items(), grads)}
         meta_loss = per_sample_ce(fcall(self.model, ahead, xm), ym).mean()
-        g_meta = dict(zip(ahead, torch.autograd.grad(meta_loss, list(ahead.values()))))
+        g_meta = dict(zip(ahead, self.grad(meta_loss, list(ahead.values()))))
         if self.recorder is not None:
             dots = ce_tangent(logits, y, self.recorder.tangent(g_meta))
         else:
             with torch.no_grad():
                 _, dots = loss_jvp(self.model, x, y, {n: p.detach() for n, p in meta.items()}, g_meta)
-        wgrads = torch.autograd.grad(u, list(self.wnet.parameters()), grad_outputs=-lr * dots)
+        wgrads = self.grad(u, list(self.wnet.parameters()), grad_outputs=-lr * dots)
         return wgrads, meta_loss, loss
 
     def wnet_grad_double_backprop(self, x, y, xm, ym, lr):
         meta = self.meta_params()
         loss = per_sample_ce(fcall(self.model, meta, x), y)
         u = self.weights(loss)
-        grads = torch.autograd.grad((u * loss).sum(), list(meta.values()), create_graph=True)
+        grads = self.grad((u * loss).sum(), list(meta.values()), create_graph=True)
         ahead = {n: p - lr * g for (n, p), g in zip(meta.items(), grads)}
         meta_loss = per_sample_ce(fcall(self.model, ahead, xm), ym).mean()
-        return torch.autograd.grad(meta_loss, list(self.wnet.parameters())), meta_loss
+        return self.grad(meta_loss, list(self.wnet.parameters())), meta_loss
 
     def train_step(self, batch, info):
         xm, ym = self.meta_batch()

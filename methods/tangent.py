@@ -32,6 +32,8 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .precision import at_least_fp32
+
 
 class UnsupportedGraph(Exception):
     pass
@@ -235,5 +237,5 @@ def recorder_for(model: nn.Module, meta_grad: str, who: str) -> Recorder | None:
 
 def ce_tangent(logits: torch.Tensor, y: torch.Tensor, dlogits: torch.Tensor) -> torch.Tensor:
     """d CE(logits_i, y_i) along dlogits_i, per sample: (softmax(logits_i) - onehot(y_i)) . dlogits_i."""
-    p = torch.softmax(logits.detach(), 1)
+    p, dlogits = torch.softmax(at_least_fp32(logits.detach()), 1), at_least_fp32(dlogits)   # fp32 under autocast
     return (p * dlogits).sum(1) - dlogits.gather(1, y[:, None]).squeeze(1)

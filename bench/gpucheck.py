@@ -1,0 +1,224 @@
+"""``python -m bench gpu-check``: what the benchmark costs on this machine's GPU, in one command.
+
+(a) The per-step table of every method (one row per method, the paper profile's
+    hyper-parameters, its re-weighting phase) on ResNet-32 (the long-tail suite, B = 128) and
+    WRN-28-10 (the label-noise suite, B = 100), in fp32 and bf16: median time per step as a
+    ratio to softmax in the same precision (interleaved rounds, ``bench.cost.compare``), FSR's
+    ratio to its floor, and the peak GPU memory of each method measured alone.
+(b) One epoch of the paper label-noise profile per method, on synthetic CIFAR-shaped data
+    (50,000 samples, resident on the GPU) in the profile's precision: epoch seconds.
+(c) Two trials sharing the GPU through Ray (``bench run --gpus-per-trial 0.5``): each
+    trial's device and wall time, and how much of their runs overlapped.
+
+Without a CUDA GPU it exits 2 with one line; ``--device cpu`` forces a run on the CPU with
+small settings of your choice (the tests check the output's format that way).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from methods import get_method_class
+
+from . import cost, suites
+from .harness import resolve_device, train
+
+# (suite, profile) whose paper settings give each network's methods, batch size and reward sizes
+STEP_SUITES = {"resnet32": "long_tail", "wrn28_10": "label_noise"}
+
+
+def suite_rows(suite_name: str, profile: str = "paper") -> tuple[dict, dict]:
+    """(the suite's first trial config, {label: trial config}): one row per method (its first
+    entry), the re-weighting phase from the first step (``warmup_epochs=0``)."""
+    trials = suites.expand(suites.SUITES[suite_name], profile, seeds=1)
+    first = trials[0]
+    rows = {}
+    for t in trials:
+        if t["corruption"] != first["corruption"] or t["dataset"] != first["dataset"] or t["method"] in rows:
+            continue
+        hp = dict(t["hparams"])
+        if "warmup_epochs" in get_method_class(t["method"]).defaults:
+            hp["warmup_epochs"] = 0
+        rows[t["method"]] = {**t, "hparams": hp}
+    return first, rows
+
+
+def _reward_per_class(cfg: dict, num_classes: int) -> int:
+    return int(cfg["reward_total"]) // num_classes if cfg.get("reward_total") else int(cfg.get("reward_per_class") or 0)
+
+
+def step_table(model: str, device: str, precisions, steps: int, repeats: int, batch_size: int | None = None,
+               input_shape=None) -> str:
+    """Part (a) for one network: the interleaved time table and each row's peak memory alone."""
+    first, rows = suite_rows(STEP_SUITES.get(model, "label_noise"))
+    B = int(batch_size or first["batch_size"])
+    shape = {"input_shape": tuple(input_shape)} if input_shape else {"dataset": first["dataset"]}
+    classes = 10 if input_shape else None
+    common = dict(device=device, reward_per_class=_reward_per_class(first, 10), num_classes=classes, **shape)
+    variants = {label: {"method": cfg["method"], "hparams": cfg["hparams"]} for label, cfg in rows.items()
+                if label != "softmax"}
+    q = int(rows["fsr"]["hparams"].get("reward_batch", 200)) if "fsr" in rows else 200
+    variants["floor"] = cost.fsr_floor(q, B)
+    res = cost.compare(["softmax"], model=model, batch_size=B, steps=steps, warmup=2, repeats=repeats,
+                       variants=variants, precisions=tuple(precisions), **common)
+    lines = [cost.format_table(res, "floor")]
+    mem = {}
+    for prec in precisions:
+        tag = "" if prec == precisions[0] else f"@{prec}"
+        for label in ["softmax", *variants]:
+            cfg = {"method": "softmax", "hparams": {}, **variants.get(label, {})}
+            try:
+                got = cost.measure({**common, "model": model, "batch_size": B, "steps": 2, "warmup": 1,
+                                    "precision": prec, **cfg})
+                mem[label + tag] = got["peak_mem_mb"]
+            except Exception as e:  # noqa: BLE001 (reported in the table)
+                mem[label + tag] = f"{type(e).__name__}: {e}"
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+    lines.append(f"peak memory, each alone ({res['device']}; CUDA: max allocated, data and model included)")
+    for label, value in mem.items():
+        base = mem.get("softmax" + (label[label.index("@"):] if "@" in label else ""))
+        if isinstance(value, str):
+            lines.append(f"  {label:<16} {value}")
+        else:
+            ratio = value / base if isinstance(base, float) and base > 0 else float("nan")
+            lines.append(f"  {label:<16} {value:>10.1f} MB   x softmax {ratio:5.2f}")
+    return "\n".join(lines)
+
+
+def epoch_table(device: str, model: str | None = None, train_size: int = 50000, test_size: int = 10000,
+                epochs: int = 1, precision: str | None = None) -> str:
+    """Part (b): one (or ``epochs``) epoch(s) of each method of the paper label-noise profile on
+    synthetic CIFAR-shaped data resident on the device."""
+    _, rows = suite_rows("label_noise")
+    lines = [f"{'method':<8} {'model':<10} {'precision':<9} {'steps':>6} {'epoch s':>9} {'ms/step':>9} "
+             f"{'step ms (median)':>17}"]
+    for label, cfg in rows.items():
+        run = {**cfg, "dataset": "synthetic", "device": device, "epochs": epochs, "checkpoint_dir": None,
+               "checkpoint_every": 0, "data_root": None, "download": False,
+               "dataset_options": {"train": train_size, "test": test_size}}
+        if model:
+            run["model"] = model
+        if precision:
+            run["precision"] = precision
+        seen: list[dict] = []
+        try:
+            out = train(run, report=seen.append)
+        except Exception as e:  # noqa: BLE001
+            lines.append(f"{label:<8} failed: {type(e).__name__}: {e}")
+            continue
+        steps = max(1, (out["num_train"]) // int(run["batch_size"]))
+        last = seen[-1]["epoch_s"]
+        lines.append(f"{label:<8} {run['model']:<10} {out.get('precision', '?'):<9} {steps:>6} {last:>9.2f} "
+                     f"{1000 * last / steps:>9.2f} {1000 * out['step_time_s']:>17.2f}")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return "\n".join(lines)
+
+
+def share_check(device: str, profile: str = "quick", gpus_per_trial: float = 0.5) -> str:
+    """Part (c): two FSR trials through ``bench run`` with ``--gpus-per-trial`` (a fraction: they
+    share the GPU); their device, wall seconds, and the overlap of their runs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "bench", "run", "--suite", "label_noise", "--profile", profile,
+               "--methods", "fsr", "--seeds", "2", "--corruptions", "uniform:0.4", "--out", tmp,
+               "--gpus-per-trial", str(gpus_per_trial), "--device", device]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            return f"bench run exited {proc.returncode}: " + " | ".join(tail)
+        import pandas as pd
+
+        df = pd.read_csv(Path(tmp) / "results.csv")
+    start = pd.to_datetime(df["started_at"], utc=True).map(lambda t: t.timestamp())
+    spans = sorted(zip(start, start + df["wall_s"]))
+    overlap = max(0.0, min(e for _, e in spans) - max(s for s, _ in spans)) if len(spans) == 2 else float("nan")
+    lines = [f"`{' '.join(cmd[2:])}`: {len(df)} trials, sweep {wall:.1f} s (Ray start included)"]
+    for _, r in df.iterrows():
+        lines.append(f"  seed {int(r['seed'])}: {r['status']}, device {r['device']}, wall {r['wall_s']:.1f} s, "
+                     f"step {1000 * r['step_time_s']:.2f} ms, test acc {100 * r['test_acc']:.1f}%")
+    shortest = min(e - s for s, e in spans) if spans else float("nan")
+    lines.append(f"  the two trials ran side by side for {overlap:.1f} s "
+                 f"({100 * overlap / shortest:.0f}% of the shorter one)")
+    return "\n".join(lines)
+
+
+def run(device: str = "auto", models=("resnet32", "wrn28_10"), precisions=("fp32", "bf16"), steps: int = 5,
+        repeats: int = 3, epoch_model: str | None = None, train_size: int = 50000, test_size: int = 10000,
+        epochs: int = 1, share_profile: str = "quick", parts: str = "abc", batch_size: int | None = None,
+        input_shape=None, out=print) -> None:
+    dev = resolve_device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu (forced: the format only)"
+    out(f"# bench gpu-check on {name}, torch {torch.__version__}"
+        + (f", CUDA {torch.version.cuda}" if dev.type == "cuda" else ""))
+    if "a" in parts:
+        for model in models:
+            t0 = time.perf_counter()
+            out(f"\n## (a) per-step cost, {model}")
+            out(step_table(model, str(dev), precisions, steps, repeats, batch_size, input_shape))
+            out(f"({time.perf_counter() - t0:.0f} s)")
+    if "b" in parts:
+        t0 = time.perf_counter()
+        out(f"\n## (b) one epoch of the paper label-noise profile per method, synthetic CIFAR-shaped data "
+            f"({train_size} samples) on the device")
+        out(epoch_table(str(dev), epoch_model, train_size, test_size, epochs))
+        out(f"({time.perf_counter() - t0:.0f} s)")
+    if "c" in parts:
+        t0 = time.perf_counter()
+        out("\n## (c) two trials sharing one GPU")
+        out(share_check(str(dev) if dev.type == "cpu" else "auto", share_profile,
+                        0.5 if dev.type == "cuda" else 0.0))
+        out(f"({time.perf_counter() - t0:.0f} s)")
+
+
+def main(args) -> int:
+    """The CLI's ``gpu-check``; returns the exit status."""
+    if args.device in ("auto", "cuda") and not torch.cuda.is_available():
+        print("bench gpu-check: no CUDA GPU on this machine (--device cpu runs it on the CPU, for its format)",
+              file=sys.stderr)
+        return 2
+    kw = dict(device=args.device, models=args.models, precisions=args.precision, steps=args.steps,
+              repeats=args.repeats, epoch_model=args.epoch_model, train_size=args.train_size,
+              test_size=args.test_size, epochs=args.epochs, share_profile=args.share_profile, parts=args.parts,
+              batch_size=args.batch_size, input_shape=args.input_shape)
+    lines: list[str] = []
+
+    def out(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    run(**kw, out=out)
+    if args.save:
+        Path(args.save).write_text("\n".join(lines) + "\n")
+        print(json.dumps({"saved": args.save}))
+    return 0
+
+
+def add_parser(sub) -> None:
+    """The ``gpu-check`` sub-command's options (defaults: the paper's networks and sizes)."""
+    csv = lambda text: [t.strip() for t in text.split(",") if t.strip()]
+    g = sub.add_parser("gpu-check", help="per-step table, one paper epoch per method and two trials sharing "
+                                         "a GPU, on this machine's GPU (under 10 minutes)")
+    g.add_argument("--device", default="auto", help="auto | cuda | cuda:N | cpu (forced: small settings, format)")
+    g.add_argument("--models", type=csv, default=["resnet32", "wrn28_10"], help="networks of part (a)")
+    g.add_argument("--precision", type=csv, default=["fp32", "bf16"], help="precisions of part (a)")
+    g.add_argument("--steps", type=int, default=5, help="timed steps per round in part (a)")
+    g.add_argument("--repeats", type=int, default=3, help="interleaved rounds in part (a)")
+    g.add_argument("--batch-size", type=int, help="part (a)'s batch (default: the suite's)")
+    g.add_argument("--input-shape", type=lambda t: tuple(int(v) for v in t.split("x")),
+                   help="part (a)'s input shape, e.g. 1x40 (default: CIFAR's)")
+    g.add_argument("--epoch-model", help="part (b)'s network (default: the profile's, WRN-28-10)")
+    g.add_argument("--train-size", type=int, default=50000, help="part (b)'s synthetic training samples")
+    g.add_argument("--test-size", type=int, default=10000)
+    g.add_argument("--epochs", type=int, default=1, help="part (b)'s epochs per method (the last is shown)")
+    g.add_argument("--share-profile", default="quick", help="part (c)'s profile (two FSR trials)")
+    g.add_argument("--parts", default="abc", help="which of a, b, c to run")
+    g.add_argument("--save", help="also write the output to this file")
