@@ -9,6 +9,8 @@
     (50,000 samples, resident on the GPU) in the profile's precision: epoch seconds.
 (c) Two trials sharing the GPU through Ray (``bench run --gpus-per-trial 0.5``): each
     trial's device and wall time, and how much of their runs overlapped.
+(t) First, exactness on the device: the tangent-only pass against ``torch.func.jvp``, and
+    each look-ahead method's weights in bf16 against fp32.
 
 Without a CUDA GPU it exits 2 with one line; ``--device cpu`` forces a run on the CPU with
 small settings of your choice (the tests check the output's format that way).
@@ -122,6 +124,46 @@ def epoch_table(device: str, model: str | None = None, train_size: int = 50000, 
     return "\n".join(lines)
 
 
+def exactness(device: str) -> str:
+    """Part (t): on this device, the tangent-only pass against ``torch.func.jvp`` (fp32, batch
+    statistics) on ResNet-32 and WRN-28-2, and each look-ahead method's first-step weights in
+    bf16 against fp32 (the CPU tests' tolerance: max |dw| <= 0.1 max w, correlation >= 0.99)."""
+    from torch.func import jvp
+
+    from methods.base import per_sample_ce
+    from methods.functional import fcall
+    from methods.tangent import Recorder, ce_tangent
+
+    from .models import build_model
+
+    dev, lines = torch.device(device), []
+    for name in ("resnet32", "wrn28_2"):
+        torch.manual_seed(0)
+        model = build_model(name, (3, 32, 32), 10).to(dev).train()
+        x, y = torch.randn(32, 3, 32, 32, device=dev), torch.randint(10, (32,), device=dev)
+        direction = {n: torch.randn_like(p) for n, p in model.named_parameters()}
+        rec = Recorder(model)
+        got = ce_tangent(rec.forward(x), y, rec.tangent(direction))
+        params = {n: p.detach() for n, p in model.named_parameters()}
+        none = {n: None for n, _ in model.named_buffers()}
+        _, want = jvp(lambda p: per_sample_ce(fcall(model, p, x, none), y), (params,), (direction,))
+        err = float((got - want).abs().max() / want.abs().max())
+        lines.append(f"tangent pass vs torch.func.jvp, {name} fp32: max error / max |jvp| = {err:.1e}")
+    for method in ("l2r", "mwn", "fsr"):
+        w = {}
+        for prec in ("fp32", "bf16"):
+            hp = {"warmup_epochs": 0} if method == "fsr" else {}
+            r = cost.make_runner(dict(model="resnet32", dataset="cifar10", method=method, batch_size=128,
+                                      hparams=hp, precision=prec, device=device))
+            w[prec] = r.step()["weights"].float()
+        dw = float((w["bf16"] - w["fp32"]).abs().max() / w["fp32"].abs().max())
+        corr = float(torch.corrcoef(torch.stack([w["fp32"], w["bf16"]]))[0, 1])
+        ok = "ok" if dw <= 0.1 and corr >= 0.99 else "OUTSIDE the CPU tests' tolerance"
+        lines.append(f"{method} first-step weights, bf16 vs fp32 on ResNet-32 B=128: max |dw| / max w = {dw:.3f}, "
+                     f"corr = {corr:.4f} ({ok})")
+    return "\n".join(lines)
+
+
 def share_check(device: str, profile: str = "quick", gpus_per_trial: float = 0.5) -> str:
     """Part (c): two FSR trials through ``bench run`` with ``--gpus-per-trial`` (a fraction: they
     share the GPU); their device, wall seconds, and the overlap of their runs."""
@@ -153,12 +195,17 @@ def share_check(device: str, profile: str = "quick", gpus_per_trial: float = 0.5
 
 def run(device: str = "auto", models=("resnet32", "wrn28_10"), precisions=("fp32", "bf16"), steps: int = 5,
         repeats: int = 3, epoch_model: str | None = None, train_size: int = 50000, test_size: int = 10000,
-        epochs: int = 1, share_profile: str = "quick", parts: str = "abc", batch_size: int | None = None,
+        epochs: int = 1, share_profile: str = "quick", parts: str = "tabc", batch_size: int | None = None,
         input_shape=None, out=print) -> None:
     dev = resolve_device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu (forced: the format only)"
     out(f"# bench gpu-check on {name}, torch {torch.__version__}"
         + (f", CUDA {torch.version.cuda}" if dev.type == "cuda" else ""))
+    if "t" in parts:
+        t0 = time.perf_counter()
+        out("\n## (t) exactness on this device")
+        out(exactness(str(dev)))
+        out(f"({time.perf_counter() - t0:.0f} s)")
     if "a" in parts:
         for model in models:
             t0 = time.perf_counter()
@@ -220,5 +267,5 @@ def add_parser(sub) -> None:
     g.add_argument("--test-size", type=int, default=10000)
     g.add_argument("--epochs", type=int, default=1, help="part (b)'s epochs per method (the last is shown)")
     g.add_argument("--share-profile", default="quick", help="part (c)'s profile (two FSR trials)")
-    g.add_argument("--parts", default="abc", help="which of a, b, c to run")
+    g.add_argument("--parts", default="tabc", help="which of t (exactness), a, b, c to run")
     g.add_argument("--save", help="also write the output to this file")
