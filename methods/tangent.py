@@ -211,8 +211,9 @@ def _channel_sums(g, x, mean, invstd):
     """Per channel, (sum g * (x - mean) * invstd, sum g) over every other dimension: the two
     reductions of BatchNorm's backward, by its fused kernel (no temporaries; an einsum or
     var_mean over (N, H, W) costs about 20 x more on a CPU)."""
+    ones = torch.ones_like(mean)   # a weight (unused by these two outputs; CUDA's kernel wants one)
     _, s_xhat, s = torch.ops.aten.native_batch_norm_backward(
-        g, x, None, None, None, mean, invstd, True, 0.0, [False, True, True])
+        g, x, ones, None, None, mean, invstd, True, 0.0, [False, True, True])
     return s_xhat, s
 
 
