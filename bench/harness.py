@@ -151,10 +151,20 @@ def take_step(method, batch: Batch, info: StepInfo, precision: str, sums: dict, 
     weights = out.pop("weights", None)
     if weights is not None and wstats is not None:
         wstats.add(weights, clean[batch.idx])
-    for k, v in out.items():
-        if not math.isfinite(v):
+    for k, v in out.items():   # a CPU value is checked now; a GPU one at the epoch's end (no sync per step)
+        v = v.detach() if torch.is_tensor(v) and v.device.type != "cpu" else float(v)
+        if isinstance(v, float) and not math.isfinite(v):
             raise FloatingPointError(f"{k} is {v} at epoch {info.epoch}, step {info.step}")
         sums[k] = sums.get(k, 0.0) + v
+
+
+def epoch_means(sums: dict, steps: int, epoch: int) -> dict:
+    """The epoch's mean of each value a method returned (one host sync for GPU sums)."""
+    means = {f"train_{k}": float(v) / steps for k, v in sums.items()}
+    bad = [k for k, v in means.items() if not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f"{bad[0][6:]} is {means[bad[0]]} in epoch {epoch}")
+    return means
 
 
 def save_labels(path: Path, data: datasets.Prepared) -> None:
@@ -222,7 +232,7 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
     for epoch in range(start, epochs):
         t_epoch = time.perf_counter()
         model.train()
-        perm = torch.randperm(n, generator=gen).to(device)
+        perm = datasets.augment.to_device(torch.randperm(n, generator=gen), device)
         sums: dict[str, float] = {}
         for b in range(steps_per_epoch):
             idx = perm[b * bs:(b + 1) * bs]
@@ -232,6 +242,7 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
                       ema, wstats, clean)
             step += 1
         timer.flush()
+        wstats.flush()
         extra = method.on_epoch_end(epoch) or {}
         dictionary = extra.pop("dictionary", None)
         pred = raw_pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"], prec)
@@ -242,7 +253,7 @@ def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir:
         raw_acc = float((raw_pred == data.y_test).float().mean())
         best_acc, raw_best = max(best_acc, acc), max(raw_best, raw_acc)
         last = dict(epoch=epoch + 1, test_acc=acc, best_acc=best_acc, raw_test_acc=raw_acc, lr=info.lr,
-                    **{f"train_{k}": v / steps_per_epoch for k, v in sums.items()},
+                    **epoch_means(sums, steps_per_epoch, epoch),
                     **{k: float(v) for k, v in extra.items()}, epoch_s=time.perf_counter() - t_epoch)
         if dictionary is not None:
             last["dict_purity"] = float(clean[torch.as_tensor(dictionary, device=device)].float().mean())

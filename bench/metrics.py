@@ -25,12 +25,21 @@ class WeightStats:
 
     def __init__(self):
         self.weights, self.clean = [], []
+        self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def add(self, weights: torch.Tensor, clean: torch.Tensor) -> None:
-        self.weights.append(weights.detach().float().cpu())
-        self.clean.append(clean.detach().cpu())
+        """Kept where they are (no host sync per step on a GPU) until ``flush``."""
+        self.pending.append((weights.detach().float(), clean.detach()))
+
+    def flush(self) -> None:
+        """The pending steps' weights to host memory, in one copy."""
+        if self.pending:
+            self.weights.append(torch.cat([w for w, _ in self.pending]).cpu())
+            self.clean.append(torch.cat([c for _, c in self.pending]).cpu())
+            self.pending = []
 
     def summary(self) -> dict:
+        self.flush()
         nan = math.nan
         if not self.weights:
             return dict(zero_weight_ratio=nan, weight_purity=nan, clean_weight=nan,

@@ -7,6 +7,16 @@ import torch
 import torch.nn.functional as F
 
 
+def to_device(t: torch.Tensor, device) -> torch.Tensor:
+    """A small host tensor (random draws, indices) on ``device``: on CUDA through pinned memory
+    without blocking, so the host need not wait for the GPU to drain its queue (a plain copy
+    from pageable memory does); elsewhere as ``t.to(device)``. The values are the same."""
+    device = torch.device(device)
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
     """Per sample: pad by ``pad`` on every side, crop a random window of the input's size, then
     mirror it left-right with probability 1/2. ``x`` is (N, C, H, W); the draws come from
@@ -16,9 +26,9 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, pad: in
     n, _, h, w = x.shape
     dev = x.device
     gdev = generator.device if generator is not None else torch.device("cpu")
-    draw = lambda high: torch.randint(0, high, (n,), generator=generator, device=gdev).to(dev)
+    draw = lambda high: to_device(torch.randint(0, high, (n,), generator=generator, device=gdev), dev)
     dy, dx = draw(2 * pad + 1), draw(2 * pad + 1)
-    flip = (torch.rand(n, generator=generator, device=gdev) < 0.5).to(dev)
+    flip = to_device(torch.rand(n, generator=generator, device=gdev) < 0.5, dev)
     padded = F.pad(x, (pad, pad, pad, pad)) if pad else x
     rows = dy[:, None] + torch.arange(h, device=dev)[None]               # (n, h)
     cols = dx[:, None] + torch.arange(w, device=dev)[None]               # (n, w)

@@ -58,7 +58,8 @@ class Context:
 class Method:
     """Subclasses set ``defaults`` (their hyper-parameters) and implement ``train_step``.
 
-    ``train_step`` returns a dict of floats for the curves; it may also return ``"weights"``,
+    ``train_step`` returns a dict of floats or 0-d tensors for the curves (tensors: no host
+    sync per step on a GPU; the harness sums them on the device); it may also return ``"weights"``,
     a tensor of the batch's per-sample weights, which the harness turns into the weight
     diagnostics (zero-weight ratio, purity, AUROC). ``on_epoch_end`` may return
     ``"dictionary"``, training-set indices, whose purity the harness measures.

@@ -72,4 +72,4 @@ class ClassBalanced(Method):
     def train_step(self, batch, info):
         loss = cb_loss(self.model(batch.x), batch.y, self.class_weights, self.hp["loss"], self.hp["gamma"])
         self.sgd_step(loss)
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}

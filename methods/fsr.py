@@ -53,6 +53,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import Method
+from datasets.augment import to_device
+
 from .functional import eval_mode, frozen_bn_stats
 from .precision import at_least_fp32, full_precision
 
@@ -185,7 +187,7 @@ class FSR(Method):
             cols = torch.rand(rows, m, generator=self.gen).argsort(1)[:, :k]
         else:
             cols = torch.randint(m, (rows, k), generator=self.gen)
-        idx = self.dictionary.gather(1, cols.to(self.dictionary.device)).flatten()
+        idx = self.dictionary.gather(1, to_device(cols, self.dictionary.device)).flatten()
         x = self.ctx.train_x[idx]
         return (self.ctx.augment(x, generator=self.gen) if self.hp["reward_augment"] else x), self.labels[idx]
 
@@ -251,11 +253,11 @@ class FSR(Method):
             relabel = self._relabel(batch.idx, logits, active)
             if active:
                 loss = loss + hp["relabel_weight"] * relabel
-                out["relabel_loss"] = relabel.item()
+                out["relabel_loss"] = relabel.detach()
         self.sgd_step(loss)
-        out.update(loss=loss.item(), margin=margin.mean().item())
+        out.update(loss=loss.detach(), margin=margin.mean())
         if active:
-            out.update(meta_loss=meta_loss.item(), weights=w.detach())
+            out.update(meta_loss=meta_loss.detach(), weights=w.detach())
         return out
 
     # ---------------------------------------------------------------- the step's phases
@@ -295,9 +297,9 @@ class FSR(Method):
         if not hp["mixup"]:
             return x, target
         B = len(batch.y)
-        u = torch.rand(B, generator=self.gen, dtype=x.dtype).to(x.device)
+        u = to_device(torch.rand(B, generator=self.gen, dtype=x.dtype), x.device)
         mix = 1 - u ** 2 / 2
-        perm = torch.randperm(B, generator=self.gen).to(x.device)
+        perm = to_device(torch.randperm(B, generator=self.gen), x.device)
         m = mix.view(-1, *[1] * (x.dim() - 1))
         return m * x + (1 - m) * x[perm], mix[:, None] * target + (1 - mix[:, None]) * target[perm]
 

@@ -23,6 +23,8 @@ import contextlib
 
 import torch
 
+from datasets.augment import to_device
+
 from .base import Method, per_sample_ce
 from .functional import fcall, frozen_bn_stats, loss_jvp, meta_parameter_names, named_subset
 from .tangent import ce_tangent, recorder_for
@@ -47,7 +49,7 @@ class RewardSampler:
     def next(self):
         if self.pos + self.size > len(self.order):
             self.order, self.pos = torch.randperm(len(self.y), generator=self.gen), 0
-        idx = self.order[self.pos:self.pos + self.size].to(self.y.device)
+        idx = to_device(self.order[self.pos:self.pos + self.size], self.y.device)
         self.pos += self.size
         return self.x[idx], self.y[idx]
 
@@ -124,4 +126,4 @@ class L2R(Method):
         weighted = (w * loss).sum()
         if bool(w.any()):
             self.sgd_step(weighted)
-        return {"loss": loss.mean().item(), "weighted_loss": weighted.item(), "weights": w}
+        return {"loss": loss.detach().mean(), "weighted_loss": weighted.detach(), "weights": w}

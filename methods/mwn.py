@@ -135,5 +135,5 @@ class MWN(Method):
             u = self.weights(loss)
         weighted = (u * loss).sum()
         self.sgd_step(weighted)
-        return {"loss": loss.mean().item(), "weighted_loss": weighted.item(),
-                "meta_loss": meta_loss.item(), "weights": u}
+        return {"loss": loss.detach().mean(), "weighted_loss": weighted.detach(),
+                "meta_loss": meta_loss.detach(), "weights": u}

@@ -8,4 +8,4 @@ class Softmax(Method):
     def train_step(self, batch, info):
         loss = per_sample_ce(self.model(batch.x), batch.y, self.hp["label_smoothing"]).mean()
         self.sgd_step(loss)
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
