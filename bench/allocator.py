@@ -4,7 +4,7 @@ By default glibc hands a freed block at the top of the heap back to the system o
 than ``M_TRIM_THRESHOLD`` is free, and serves blocks above a (self-adjusting)
 ``M_MMAP_THRESHOLD`` with fresh ``mmap`` pages. A training step allocates and frees
 activation-sized tensors (MBs) every step, so the next step faults the same pages in again:
-on the 2-core machine of docs/performance.md a ResNet-32 step of a look-ahead method spent
+on a 2-core CPU machine (2 threads) a ResNet-32 step of a look-ahead method spent
 up to a fifth of its time in page faults, more than plain training (allocation order
 decides how much). ``tune()`` keeps blocks up to 32 MiB (glibc's largest mmap threshold)
 on the heap and freed memory in the process for reuse, so the peak resident size is what

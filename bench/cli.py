@@ -9,7 +9,6 @@ import argparse
 import json
 import math
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -18,13 +17,10 @@ import datasets
 from methods import METHODS
 
 from . import gpucheck, store, suites
+from .checks import UsageError, check_data_fits, check_device
 
 
 MAX_TRIALS = 1000   # a larger grid needs --yes
-
-
-class UsageError(Exception):
-    """Bad input: reported as one line, exit status 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -137,7 +133,7 @@ def _validate_run(args) -> list[dict]:
         args.cpus_per_trial = float(os.cpu_count() or 1) if suite.task == "cost" else 1.0
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
-    _check_device(args)
+    check_device(args)
     if args.corruptions:
         try:
             specs = list(dict.fromkeys(str(datasets.parse(c)) for c in args.corruptions))  # each once
@@ -159,67 +155,8 @@ def _validate_run(args) -> list[dict]:
         for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
             ds = datasets.load_dataset(name, data_root, args.download,
                                        **(options if name == "webvision" and options else {}))
-            _check_data_fits([t for t in trials if t["dataset"] == name and t.get("task") != "cost"], ds)
+            check_data_fits([t for t in trials if t["dataset"] == name and t.get("task") != "cost"], ds)
     return trials
-
-
-def _check_device(args) -> None:
-    """--device names a device this machine (or, with --address, the cluster) can run; GPUs only
-    where there are some; an --address where something listens."""
-    import torch
-
-    dev = args.device
-    if dev not in ("auto", "cpu") and not (dev == "cuda" or dev.startswith("cuda:") and dev[5:].isdigit()):
-        raise UsageError(f"unknown device {dev!r}; use auto, cpu, cuda or cuda:N")
-    if args.address:
-        _check_address(args.address)
-        return
-    if dev.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {dev}: this machine has no CUDA GPU")
-    if args.gpus_per_trial > 0 and not torch.cuda.is_available():
-        raise UsageError("--gpus-per-trial > 0 but this machine has no CUDA GPU (use --address for a cluster)")
-    if dev != "cpu" and torch.cuda.is_available() and args.gpus_per_trial == 0:
-        args.gpus_per_trial = 1.0   # Ray hides GPUs from trials not given one: say so, one per trial
-        print("bench: a GPU is present; running one trial per GPU (--gpus-per-trial 1; "
-              "--device cpu to stay on CPUs, or a fraction to share one)", file=sys.stderr)
-
-
-def _check_address(address: str, timeout: float = 5.0) -> None:
-    if address == "auto":
-        return
-    host, _, port = address.split("://")[-1].rpartition(":")
-    if not host or not port.isdigit():
-        raise UsageError(f"--address {address!r}: expected HOST:PORT")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise UsageError(f"--address {address}: nothing answers there ({e.strerror or e})") from None
-
-
-def _check_data_fits(trials: list[dict], ds) -> None:
-    """Every corruption leaves each class a sample, and every network takes the data's shape
-    (one forward of two samples)."""
-    import torch
-
-    from .models import build_model
-
-    for spec in sorted({t["corruption"] for t in trials}):
-        for t in trials:
-            if t["corruption"] == spec:
-                break
-        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, spec, 0, t.get("reward_per_class") or 0,
-                             t.get("train_limit"), ds.asym_target)
-        empty = [c for c in range(ds.num_classes) if not (plan.corrupted.true == c).any()]
-        if empty:
-            raise UsageError(f"{spec} on {ds.name} leaves class(es) {', '.join(map(str, empty[:5]))} without a "
-                             "training sample; choose a smaller imbalance ratio")
-    for model in sorted({t["model"] for t in trials}):
-        try:
-            with torch.no_grad():
-                build_model(model, ds.input_shape, ds.num_classes).eval()(ds.x_train[:2])
-        except Exception as e:  # noqa: BLE001 (any failure means: this network does not fit)
-            raise UsageError(f"network {model} does not take {ds.name}'s inputs of shape "
-                             f"{tuple(ds.input_shape)}: {str(e).splitlines()[0]}") from None
 
 
 def _todo(args, trials: list[dict]) -> tuple[list[dict], int]:

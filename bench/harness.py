@@ -27,7 +27,8 @@ import datasets
 from methods import Batch, Context, StepInfo, get_method_class
 from methods import precision as amp
 
-from . import allocator, checkpoint, memory
+from . import allocator, checkpoint
+from .instruments import StepTimer, peak_memory_mb, reset_peak_rss
 from .metrics import WeightStats, shot_accuracy
 from .models import build_model
 from .schedules import make_schedule
@@ -46,44 +47,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """CUDA: the allocator's peak since the trial began; CPU: the process's resident high-water
-    mark since the trial began (reset at its start: a Ray worker runs several trials)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return memory.peak_rss_mb()
-
-
-class StepTimer:
-    """Per-step wall time: host clock on CPU, CUDA events (read after a sync) on GPU."""
-
-    def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
-        self.times: list[float] = []
-        self.pending: list = []
-
-    def start(self):
-        if self.cuda:
-            ev = torch.cuda.Event(enable_timing=True)
-            ev.record()
-            return ev
-        return time.perf_counter()
-
-    def stop(self, start) -> None:
-        if self.cuda:
-            end = torch.cuda.Event(enable_timing=True)
-            end.record()
-            self.pending.append((start, end))
-        else:
-            self.times.append(time.perf_counter() - start)
-
-    def flush(self) -> None:
-        if self.pending:
-            torch.cuda.synchronize()
-            self.times += [s.elapsed_time(e) / 1000 for s, e in self.pending]
-            self.pending = []
 
 
 def use_channels_last(setting, device: torch.device, input_shape) -> bool:
@@ -173,117 +136,154 @@ def save_labels(path: Path, data: datasets.Prepared) -> None:
                         reward_index=data.reward_index.cpu().numpy(), corruption=str(data.spec))
 
 
-def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir: str | None = None) -> dict:
-    """Run one trial; ``report`` gets one dict per epoch; returns the final metrics."""
-    cfg = {**DEFAULTS, **config}
-    wall0 = time.perf_counter()
-    memory.reset_peak_rss()
-    allocator.tune()
-    device = resolve_device(cfg["device"])
-    seed = int(cfg["seed"])
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+class Trial:
+    """One trial's state: its data, model, method and schedule (built in ``__init__`` in a fixed
+    order, so that every draw is the same for a fresh and a resumed run), its running metrics,
+    and the phases ``train`` calls: an epoch of steps, the epoch's evaluation, a checkpoint."""
 
-    ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"], **(cfg["dataset_options"] or {}))
-    reward_per_class = (int(cfg["reward_total"]) // ds.num_classes if cfg["reward_total"]
-                        else int(cfg["reward_per_class"]))   # reward_total: a size in all (MW-Net's num_meta)
-    data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"]).to(device)
-    if trial_dir:
-        save_labels(Path(trial_dir) / "labels.npz", data)
-    augment_fn = datasets.augment.AUGMENTATIONS[data.augment]
-    augment = lambda x, generator=None: augment_fn(x, generator=gen if generator is None else generator)
+    def __init__(self, cfg: dict, trial_dir: str | None = None):
+        self.cfg, self.wall0 = cfg, time.perf_counter()
+        reset_peak_rss()
+        allocator.tune()
+        device = self.device = resolve_device(cfg["device"])
+        seed = int(cfg["seed"])
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        gen = self.gen = torch.Generator(device="cpu").manual_seed(seed)
+        ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"], **(cfg["dataset_options"] or {}))
+        reward_per_class = (int(cfg["reward_total"]) // ds.num_classes if cfg["reward_total"]
+                            else int(cfg["reward_per_class"]))   # reward_total: a size in all (MW-Net's num_meta)
+        data = self.data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"]).to(device)
+        if trial_dir:
+            save_labels(Path(trial_dir) / "labels.npz", data)
+        augment_fn = datasets.augment.AUGMENTATIONS[data.augment]
+        self.augment = lambda x, generator=None: augment_fn(x, generator=gen if generator is None else generator)
+        self.n, self.bs, self.epochs = len(data.y_train), int(cfg["batch_size"]), int(cfg["epochs"])
+        self.steps_per_epoch = max(1, self.n // self.bs)
+        model = self.model = build_model(cfg["model"], ds.input_shape, ds.num_classes).to(device)
+        self.prec = amp.resolve(cfg["precision"], device)
+        self.layout = torch.channels_last if use_channels_last(cfg["channels_last"], device, ds.input_shape) else None
+        if self.layout is not None:   # model and resident data once; batches in make_batch
+            model = self.model = model.to(memory_format=self.layout)
+            data.x_train = data.x_train.contiguous(memory_format=self.layout)
+            data.x_test = data.x_test.contiguous(memory_format=self.layout)
+        self.counts = data.class_counts()
+        self.ctx = Context(num_classes=ds.num_classes, class_counts=self.counts, num_train=self.n, epochs=self.epochs,
+                           steps_per_epoch=self.steps_per_epoch, batch_size=self.bs, optim=dict(cfg["optim"]),
+                           train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
+                           reward_y=data.y_reward, augment=self.augment, generator=gen, device=device,
+                           scaler=amp.make_scaler(device, self.prec))
+        self.method = get_method_class(cfg["method"])(model, self.ctx, **cfg["hparams"])
+        self.lr_at = make_schedule(cfg["schedule"], cfg["optim"]["lr"])
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        self.timer, self.wstats = StepTimer(device), WeightStats()
+        self.ema = WeightEMA(model, cfg["ema_decay"]) if cfg["ema_decay"] else None
+        self.best_acc, self.raw_best, self.history, self.last = 0.0, 0.0, [], {}
+        self.step, self.start, self.pred = 0, 0, None
 
-    n, bs, epochs = len(data.y_train), int(cfg["batch_size"]), int(cfg["epochs"])
-    steps_per_epoch = max(1, n // bs)
-    model = build_model(cfg["model"], ds.input_shape, ds.num_classes).to(device)
-    prec = amp.resolve(cfg["precision"], device)
-    layout = torch.channels_last if use_channels_last(cfg["channels_last"], device, ds.input_shape) else None
-    if layout is not None:   # model and resident data once; batches below
-        model = model.to(memory_format=layout)
-        data.x_train, data.x_test = data.x_train.contiguous(memory_format=layout), data.x_test.contiguous(memory_format=layout)
-    counts = data.class_counts()
-    ctx = Context(num_classes=ds.num_classes, class_counts=counts, num_train=n, epochs=epochs,
-                  steps_per_epoch=steps_per_epoch, batch_size=bs, optim=dict(cfg["optim"]),
-                  train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
-                  reward_y=data.y_reward, augment=augment, generator=gen, device=device,
-                  scaler=amp.make_scaler(device, prec))
-    method = get_method_class(cfg["method"])(model, ctx, **cfg["hparams"])
-    lr_at = make_schedule(cfg["schedule"], cfg["optim"]["lr"])
-
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    timer, wstats, clean = StepTimer(device), WeightStats(), data.clean_mask
-    ema = WeightEMA(model, cfg["ema_decay"]) if cfg["ema_decay"] else None
-    best_acc, raw_best, history, last = 0.0, 0.0, [], {}
-    step, start = 0, 0
-    ckpt_path = checkpoint.path_for(cfg)
-    saved = checkpoint.load(ckpt_path)
-    if saved is not None:    # a killed run of this trial: continue where it stopped
-        method.load_state_dict(saved["method"])
-        checkpoint.set_rng_state(gen, saved["rng"])
-        start, step, best_acc, raw_best = saved["epoch"], saved["step"], saved["best_acc"], saved["raw_best"]
-        history, last, timer.times = saved["history"], saved["last"], saved["step_times"]
-        wstats.weights, wstats.clean = saved["weights"], saved["clean"]
-        if ema is not None:
-            ema.avg = [a.to(device) for a in saved["ema"]]
-        if ctx.scaler is not None and saved.get("scaler"):
-            ctx.scaler.load_state_dict(saved["scaler"])
-    for epoch in range(start, epochs):
-        t_epoch = time.perf_counter()
-        model.train()
-        perm = datasets.augment.to_device(torch.randperm(n, generator=gen), device)
+    def run_epoch(self, epoch: int) -> tuple[dict, StepInfo]:
+        """One epoch of steps on a fresh permutation; the sums of what the method returned."""
+        self.model.train()
+        data, bs, spe = self.data, self.bs, self.steps_per_epoch
+        perm = datasets.augment.to_device(torch.randperm(self.n, generator=self.gen), self.device)
         sums: dict[str, float] = {}
-        for b in range(steps_per_epoch):
-            idx = perm[b * bs:(b + 1) * bs]
-            batch = make_batch(data.x_train, data.y_train, idx, augment, layout)
-            info = StepInfo(epoch, step, lr_at(epoch + b / steps_per_epoch), epochs, steps_per_epoch)
-            take_step(method, batch, info, prec, sums, timer if step >= cfg["timing_warmup_steps"] else None,
-                      ema, wstats, clean)
-            step += 1
-        timer.flush()
-        wstats.flush()
+        for b in range(spe):
+            batch = make_batch(data.x_train, data.y_train, perm[b * bs:(b + 1) * bs], self.augment, self.layout)
+            info = StepInfo(epoch, self.step, self.lr_at(epoch + b / spe), self.epochs, spe)
+            timed = self.timer if self.step >= self.cfg["timing_warmup_steps"] else None
+            take_step(self.method, batch, info, self.prec, sums, timed, self.ema, self.wstats, data.clean_mask)
+            self.step += 1
+        self.timer.flush()
+        self.wstats.flush()
+        return sums, info
+
+    def evaluate_epoch(self, epoch: int, sums: dict, info: StepInfo, t_epoch: float) -> dict:
+        """The epoch's line: test accuracy (of the EMA, if any, and raw), curves, dictionary purity."""
+        data, method, ebs = self.data, self.method, self.cfg["eval_batch_size"]
         extra = method.on_epoch_end(epoch) or {}
         dictionary = extra.pop("dictionary", None)
-        pred = raw_pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"], prec)
-        if ema is not None:
-            with ema.swapped():
-                pred = evaluate(method, data.x_test, data.y_test, cfg["eval_batch_size"], prec)
+        pred = raw_pred = evaluate(method, data.x_test, data.y_test, ebs, self.prec)
+        if self.ema is not None:
+            with self.ema.swapped():
+                pred = evaluate(method, data.x_test, data.y_test, ebs, self.prec)
         acc = float((pred == data.y_test).float().mean())
         raw_acc = float((raw_pred == data.y_test).float().mean())
-        best_acc, raw_best = max(best_acc, acc), max(raw_best, raw_acc)
-        last = dict(epoch=epoch + 1, test_acc=acc, best_acc=best_acc, raw_test_acc=raw_acc, lr=info.lr,
-                    **epoch_means(sums, steps_per_epoch, epoch),
+        self.best_acc, self.raw_best, self.pred = max(self.best_acc, acc), max(self.raw_best, raw_acc), pred
+        last = dict(epoch=epoch + 1, test_acc=acc, best_acc=self.best_acc, raw_test_acc=raw_acc, lr=info.lr,
+                    **epoch_means(sums, self.steps_per_epoch, epoch),
                     **{k: float(v) for k, v in extra.items()}, epoch_s=time.perf_counter() - t_epoch)
         if dictionary is not None:
-            last["dict_purity"] = float(clean[torch.as_tensor(dictionary, device=device)].float().mean())
-        history.append(last)
+            last["dict_purity"] = float(data.clean_mask[torch.as_tensor(dictionary, device=self.device)].float().mean())
+        self.history.append(last)
+        self.last = last
+        return last
+
+    def state(self, epoch: int) -> dict:
+        """What a checkpoint after ``epoch`` keeps (bench.checkpoint)."""
+        return dict(epoch=epoch + 1, step=self.step, method=self.method.state_dict(),
+                    rng=checkpoint.rng_state(self.gen), best_acc=self.best_acc, raw_best=self.raw_best,
+                    history=self.history, last=self.last, step_times=self.timer.times,
+                    weights=self.wstats.weights, clean=self.wstats.clean,
+                    ema=None if self.ema is None else self.ema.avg,
+                    scaler=None if self.ctx.scaler is None else self.ctx.scaler.state_dict())
+
+    def restore(self, saved: dict) -> None:
+        """Continue a killed run of this trial where its checkpoint stopped."""
+        self.method.load_state_dict(saved["method"])
+        checkpoint.set_rng_state(self.gen, saved["rng"])
+        self.start, self.step, self.best_acc, self.raw_best = saved["epoch"], saved["step"], saved["best_acc"], saved["raw_best"]
+        self.history, self.last, self.timer.times = saved["history"], saved["last"], saved["step_times"]
+        self.wstats.weights, self.wstats.clean = saved["weights"], saved["clean"]
+        if self.ema is not None:
+            self.ema.avg = [a.to(self.device) for a in saved["ema"]]
+        if self.ctx.scaler is not None and saved.get("scaler"):
+            self.ctx.scaler.load_state_dict(saved["scaler"])
+
+    def result(self) -> dict:
+        """The final metrics (further test sets, e.g. ImageNet val, evaluated once here)."""
+        data, method, device, times, last = self.data, self.method, self.device, self.timer.times, self.last
+        extra_acc = {}
+        for name, (x, y) in data.extra_test.items():
+            with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+                pred = evaluate(method, x, y, self.cfg["eval_batch_size"], self.prec)
+                extra_acc[f"{name}_acc"] = float((pred == y).float().mean())
+        imbalanced = data.spec.imbalance_ratio > 1 and self.pred is not None
+        return dict(
+            test_acc=last["test_acc"], best_acc=self.best_acc, raw_test_acc=last["raw_test_acc"],
+            raw_best_acc=self.raw_best, epochs=self.epochs,
+            realized_noise=data.realized_noise, num_train=self.n, num_reward=len(data.y_reward),
+            dict_purity=last.get("dict_purity", math.nan),
+            step_time_s=statistics.median(times) if times else math.nan,
+            step_time_iqr_s=(float(np.subtract(*np.percentile(times, [75, 25]))) if times else math.nan),
+            peak_mem_mb=peak_memory_mb(device),
+            device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            **self.wstats.summary(),
+            **(shot_accuracy(self.pred, data.y_test, self.counts) if imbalanced else {}),
+            **extra_acc, wall_s=time.perf_counter() - self.wall0, resumed_from_epoch=self.start,
+            precision=self.prec, channels_last=self.layout is not None,
+        )
+
+
+def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir: str | None = None) -> dict:
+    """Run one trial; ``report`` gets one dict per epoch; returns the final metrics. With a
+    checkpoint of this trial id (a killed run), it continues from there."""
+    cfg = {**DEFAULTS, **config}
+    trial = Trial(cfg, trial_dir)
+    ckpt_path = checkpoint.path_for(cfg)
+    saved = checkpoint.load(ckpt_path)
+    if saved is not None:
+        trial.restore(saved)
+    every = int(cfg["checkpoint_every"])
+    for epoch in range(trial.start, trial.epochs):
+        t_epoch = time.perf_counter()
+        sums, info = trial.run_epoch(epoch)
+        last = trial.evaluate_epoch(epoch, sums, info, t_epoch)
         if report:
             report(dict(last))
-        if ckpt_path is not None and (epoch + 1) % int(cfg["checkpoint_every"]) == 0 and epoch + 1 < epochs:
-            checkpoint.save(ckpt_path, dict(
-                epoch=epoch + 1, step=step, method=method.state_dict(), rng=checkpoint.rng_state(gen),
-                best_acc=best_acc, raw_best=raw_best, history=history, last=last, step_times=timer.times,
-                weights=wstats.weights, clean=wstats.clean, ema=None if ema is None else ema.avg,
-                scaler=None if ctx.scaler is None else ctx.scaler.state_dict()))
-
-    extra_acc = {}
-    for name, (x, y) in data.extra_test.items():   # further test sets, once at the end (e.g. ImageNet val)
-        with ema.swapped() if ema is not None else contextlib.nullcontext():
-            extra_acc[f"{name}_acc"] = float((evaluate(method, x, y, cfg["eval_batch_size"], prec) == y).float().mean())
-    result = dict(  # ``pred``: the last epoch's test predictions
-        test_acc=last["test_acc"], best_acc=best_acc, raw_test_acc=last["raw_test_acc"], raw_best_acc=raw_best,
-        epochs=epochs,
-        realized_noise=data.realized_noise, num_train=n, num_reward=len(data.y_reward),
-        dict_purity=last.get("dict_purity", math.nan),
-        step_time_s=statistics.median(timer.times) if timer.times else math.nan,
-        step_time_iqr_s=(float(np.subtract(*np.percentile(timer.times, [75, 25]))) if timer.times else math.nan),
-        peak_mem_mb=peak_memory_mb(device), device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-        **wstats.summary(),
-        **(shot_accuracy(pred, data.y_test, counts) if data.spec.imbalance_ratio > 1 else {}),
-        **extra_acc, wall_s=time.perf_counter() - wall0, resumed_from_epoch=start,
-        precision=prec, channels_last=layout is not None,
-    )
+        if ckpt_path is not None and (epoch + 1) % every == 0 and epoch + 1 < trial.epochs:
+            checkpoint.save(ckpt_path, trial.state(epoch))
+    result = trial.result()
     if ckpt_path is not None:
         ckpt_path.unlink(missing_ok=True)
     return result

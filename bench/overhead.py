@@ -17,8 +17,9 @@ import datasets
 from methods import Context, StepInfo, get_method_class
 
 from . import allocator
-from .cost import DEFAULT_SHAPES, device_name
-from .harness import StepTimer, make_batch, resolve_device, take_step
+from .stepper import DEFAULT_SHAPES, device_name
+from .harness import make_batch, resolve_device, take_step
+from .instruments import StepTimer
 from .models import build_model
 
 OPTIM = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False)
@@ -39,45 +40,12 @@ def overhead(model: str = "small_cnn", batch_size: int = 100, steps: int = 20, r
     n = 10 * batch_size
     x = torch.randn(n, *shape, generator=gen).to(dev)
     y = (torch.arange(n) % num_classes)[torch.randperm(n, generator=gen)].to(dev)
-    aug_fn = datasets.augment.AUGMENTATIONS[_augmentation(shape)]
     models = []
     for _ in range(2):   # the same initial weights for both
         torch.manual_seed(seed)
         models.append(build_model(model, shape, num_classes).to(dev).train())
-    steps_per_epoch = n // batch_size
-
-    # the harness: its batch, its method (softmax), its step with the timer and the diagnostics
-    hgen = torch.Generator().manual_seed(seed)
-    augment = lambda t, generator=None: aug_fn(t, generator=hgen if generator is None else generator)
-    ctx = Context(num_classes=num_classes, class_counts=torch.bincount(y.cpu(), minlength=num_classes),
-                  num_train=n, epochs=10**6, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
-                  optim=dict(OPTIM), train_x=x, train_y=y, augment=augment, generator=hgen, device=dev)
-    method = get_method_class("softmax")(models[0], ctx)
-    timer, sums, count = StepTimer(dev), {}, [0]
-
-    def harness_step():
-        k = count[0]
-        idx = torch.arange((k % steps_per_epoch) * batch_size, (k % steps_per_epoch + 1) * batch_size, device=dev)
-        batch = make_batch(x, y, idx, augment)
-        info = StepInfo(k // steps_per_epoch, k, OPTIM["lr"], 10**6, steps_per_epoch)
-        take_step(method, batch, info, "fp32", sums, timer)
-        count[0] += 1
-
-    # the bare loop: what anyone would write
-    bare_model = models[1]
-    opt = torch.optim.SGD(bare_model.parameters(), **OPTIM)
-    bgen, bcount = torch.Generator().manual_seed(seed), [0]
-
-    def bare_step():
-        k = bcount[0] % steps_per_epoch
-        xb = aug_fn(x[k * batch_size:(k + 1) * batch_size], generator=bgen)
-        loss = F.cross_entropy(bare_model(xb), y[k * batch_size:(k + 1) * batch_size])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss.item()
-        bcount[0] += 1
-
+    steps_fns = {"harness": harness_loop(models[0], x, y, batch_size, seed),
+                 "bare": bare_loop(models[1], x, y, batch_size, seed)}
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
 
     def timed(fn) -> list[float]:
@@ -91,19 +59,64 @@ def overhead(model: str = "small_cnn", batch_size: int = 100, steps: int = 20, r
         return out
 
     for _ in range(warmup):
-        harness_step()
-        bare_step()
-    rounds, h_all, b_all = [], [], []
+        for fn in steps_fns.values():
+            fn()
+    rounds, got = [], {"harness": [], "bare": []}
     for r in range(repeats):
-        order = (harness_step, bare_step) if r % 2 == 0 else (bare_step, harness_step)
-        got = {fn: timed(fn) for fn in order}
-        h, b = got[harness_step], got[bare_step]
-        h_all += h
-        b_all += b
-        rounds.append(statistics.median(h) / statistics.median(b))
+        order = ["harness", "bare"] if r % 2 == 0 else ["bare", "harness"]
+        this = {name: timed(steps_fns[name]) for name in order}
+        for name, t in this.items():
+            got[name] += t
+        rounds.append(statistics.median(this["harness"]) / statistics.median(this["bare"]))
     return dict(model=model, batch_size=batch_size, device=device_name(dev), threads=torch.get_num_threads(),
-                harness_s=statistics.median(h_all), bare_s=statistics.median(b_all),
+                harness_s=statistics.median(got["harness"]), bare_s=statistics.median(got["bare"]),
                 ratio=statistics.median(rounds), round_ratios=rounds, steps=steps, repeats=repeats)
+
+
+def harness_loop(model, x, y, batch_size: int, seed: int):
+    """One step of the harness per call: its batch, its softmax method, its timed step and diagnostics."""
+    n, dev = len(y), x.device
+    num_classes, steps_per_epoch = int(y.max()) + 1, len(y) // batch_size
+    aug_fn = datasets.augment.AUGMENTATIONS[_augmentation(tuple(x.shape[1:]))]
+    gen = torch.Generator().manual_seed(seed)
+    augment = lambda t, generator=None: aug_fn(t, generator=gen if generator is None else generator)
+    ctx = Context(num_classes=num_classes, class_counts=torch.bincount(y.cpu(), minlength=num_classes),
+                  num_train=n, epochs=10**6, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                  optim=dict(OPTIM), train_x=x, train_y=y, augment=augment, generator=gen, device=dev)
+    method = get_method_class("softmax")(model, ctx)
+    timer, sums, count = StepTimer(dev), {}, [0]
+
+    perm = torch.randperm(n, generator=gen).to(dev)   # as the harness draws an epoch's order
+
+    def step():
+        k = count[0]
+        idx = perm[(k % steps_per_epoch) * batch_size:(k % steps_per_epoch + 1) * batch_size]
+        batch = make_batch(x, y, idx, augment)
+        take_step(method, batch, StepInfo(k // steps_per_epoch, k, OPTIM["lr"], 10**6, steps_per_epoch),
+                  "fp32", sums, timer)
+        count[0] += 1
+    return step
+
+
+def bare_loop(model, x, y, batch_size: int, seed: int):
+    """One step of a bare PyTorch loop per call: what anyone would write (a shuffled batch,
+    augmented, cross-entropy, SGD, the loss logged)."""
+    aug_fn = datasets.augment.AUGMENTATIONS[_augmentation(tuple(x.shape[1:]))]
+    opt = torch.optim.SGD(model.parameters(), **OPTIM)
+    gen, count, steps_per_epoch = torch.Generator().manual_seed(seed), [0], len(y) // batch_size
+    perm = torch.randperm(len(y), generator=gen).to(x.device)
+
+    def step():
+        k = count[0] % steps_per_epoch
+        idx = perm[k * batch_size:(k + 1) * batch_size]
+        xb = aug_fn(x[idx], generator=gen)
+        loss = F.cross_entropy(model(xb), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()
+        count[0] += 1
+    return step
 
 
 def format_rows(rows: list[dict]) -> str:

@@ -90,10 +90,15 @@ NOT_KEPT = {"final", "traceback", "timestamp", "done", "training_iteration", "tr
 class StoreCallback(tune.Callback):
     """Tune callback (driver side): one row per finished trial, one progress line each; a trial
     that runs longer than ``epoch_line_s`` also gets an epoch line at most that often. The
-    sweep's ETA counts the epochs running trials have done."""
+    sweep's ETA counts the epochs running trials have done, each trial weighted by its expected
+    cost (``weights``: trial id -> cost; all alike without), so that starting the longest trials
+    first does not inflate it."""
 
-    def __init__(self, out_dir, total: int, epoch_line_s: float = 60.0):
+    def __init__(self, out_dir, total: int, epoch_line_s: float = 60.0, weights: dict | None = None):
         self.out_dir, self.total = out_dir, total
+        self.weights = weights or {}
+        self.total_weight = sum(self.weights.values()) if weights else float(total)
+        self.done_weight = 0.0
         self.done = self.failed = 0
         self.t0 = time.time()
         self.started: dict[str, float] = {}
@@ -101,15 +106,18 @@ class StoreCallback(tune.Callback):
         self.progress: dict[str, float] = {}     # running trial -> fraction of its epochs done
         self.last_line: dict[str, float] = {}
 
+    def _weight(self, trial) -> float:
+        return self.weights.get(trial.config["trial"].get("trial_id"), 1.0) if self.weights else 1.0
+
     def _eta(self) -> float:
-        done = self.done + sum(self.progress.values())
-        return (time.time() - self.t0) / done * (self.total - done) if done else float("nan")
+        done = self.done_weight + sum(self.progress.values())
+        return (time.time() - self.t0) / done * (self.total_weight - done) if done else float("nan")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         cfg = trial.config["trial"]
         if result.get("final") or "epoch" not in result or not cfg.get("epochs"):
             return
-        self.progress[trial.trial_id] = result["epoch"] / cfg["epochs"]
+        self.progress[trial.trial_id] = result["epoch"] / cfg["epochs"] * self._weight(trial)
         now, begun = time.time(), self.started.get(trial.trial_id, self.t0)
         if now - max(begun, self.last_line.get(trial.trial_id, begun)) < self.epoch_line_s:
             return
@@ -127,6 +135,7 @@ class StoreCallback(tune.Callback):
         row = make_row(cfg, result)
         store.append_row(self.out_dir, row)
         self.done += 1
+        self.done_weight += self._weight(trial)
         self.failed += row["status"] != "ok"
         self.progress.pop(trial.trial_id, None)
         elapsed = time.time() - self.t0
@@ -184,14 +193,18 @@ def _dirname(trial) -> str:
     return f"{cfg['trial_id']}-{cfg['variant']}-{cfg['corruption']}-s{cfg['seed']}".replace(":", "_")
 
 
-def longest_first(trials: list[dict]) -> list[dict]:
-    """The trials in the order they start: the longest expected first (the method's relative
-    cost times epochs; stable otherwise), so that the last ones to run are short and no worker
-    idles long at the end of the grid. Results do not depend on the order."""
+def expected_cost(trial: dict) -> float:
+    """A trial's rough cost: its method's relative step cost times its epochs."""
     from methods import METHODS
 
-    cost = lambda t: getattr(METHODS.get(t.get("method")), "relative_cost", 1.0) * float(t.get("epochs") or 1)
-    return sorted(trials, key=lambda t: -cost(t))
+    return getattr(METHODS.get(trial.get("method")), "relative_cost", 1.0) * float(trial.get("epochs") or 1)
+
+
+def longest_first(trials: list[dict]) -> list[dict]:
+    """The trials in the order they start: the longest expected first (stable otherwise), so
+    that the last ones to run are short and no worker idles long at the end of the grid.
+    Results do not depend on the order."""
+    return sorted(trials, key=lambda t: -expected_cost(t))
 
 
 def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = None,
@@ -206,7 +219,7 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
     if not verbose:  # Tune's own tables and banners stay behind --verbose
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     out_dir = Path(out_dir).resolve()
-    callback = StoreCallback(out_dir, len(trials))
+    callback = StoreCallback(out_dir, len(trials), weights={t["trial_id"]: expected_cost(t) for t in trials})
     if not trials:
         return callback
     started_here = not ray.is_initialized()

@@ -1,5 +1,5 @@
 """The paper's published numbers (Zhang & Pfister, ICCV 2021, "Learning Fast Sample
-Re-weighting Without Reward Data"), test accuracy in %, as listed in docs/methods.md.
+Re-weighting Without Reward Data"), test accuracy in %, from its Tables 1-7.
 
 Each entry is keyed by the setting it was measured in; ``model=None`` marks an entry whose
 network our reference notes do not state (it then matches any network, and the report says

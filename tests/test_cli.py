@@ -142,8 +142,8 @@ def test_a_gpu_machine_gives_each_trial_a_gpu_unless_told_otherwise(monkeypatch,
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     args = cli.build_parser().parse_args(["run", "--suite", "label_noise"])
-    cli._check_device(args)
+    cli.check_device(args)
     assert args.gpus_per_trial == 1.0 and "--gpus-per-trial 1" in capsys.readouterr().err
     args = cli.build_parser().parse_args(["run", "--suite", "label_noise", "--device", "cpu"])
-    cli._check_device(args)
+    cli.check_device(args)
     assert args.gpus_per_trial == 0.0

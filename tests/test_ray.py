@@ -214,3 +214,51 @@ def test_a_trial_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
     assert float(row["test_acc"]) == whole["test_acc"] and float(row["dict_purity"]) == whole["dict_purity"]
     assert float(row["zero_weight_ratio"]) == whole["zero_weight_ratio"]
     assert not list(ckpts.glob("*.pt"))
+
+
+def test_a_reused_worker_gives_each_trial_the_numbers_of_a_fresh_process(tmp_path):
+    """Workers run trial after trial (no process start per trial); each trial seeds all it draws
+    from, so its row equals a run of the harness in a process of its own."""
+    from bench.harness import train
+
+    trials = [_trial(method=m, seed=s) for m in ("mwn", "fsr", "softmax") for s in (0, 1)]
+    for t in trials:
+        if t["method"] == "fsr":
+            t["hparams"] = {"warmup_epochs": 0, "dictionary_size": 100, "reward_batch": 50}
+        if t["method"] == "mwn":
+            t["reward_per_class"] = 5
+        t["trial_id"] = suites.trial_id(t)
+    cb = run_trials(trials, tmp_path, name="reuse", num_cpus=1)   # one worker runs all six in turn
+    assert (cb.done, cb.failed) == (6, 0)
+    df = pd.read_csv(tmp_path / "results.csv").set_index("trial_id")
+    for t in trials[::2]:
+        fresh = subprocess.run([sys.executable, "-c", "import json, sys; from bench.harness import train; "
+                                "print(json.dumps(train(json.loads(sys.argv[1]))))", json.dumps(t)],
+                               capture_output=True, text=True, check=True)
+        want = json.loads(fresh.stdout.strip().splitlines()[-1])
+        for k in ("test_acc", "best_acc", "realized_noise", "zero_weight_ratio", "weight_auroc"):
+            got = df.loc[t["trial_id"], k]
+            both_nan = pd.isna(got) and (want[k] is None or want[k] != want[k])
+            assert both_nan or got == want[k], (t["method"], k, got, want[k])
+
+
+def test_trials_start_longest_first_and_keep_their_order_otherwise():
+    from bench.runner import longest_first
+
+    trials = [_trial(method=m, seed=s) for s in (0, 1) for m in ("softmax", "fsr", "l2r", "cb", "mwn")]
+    order = [(t["method"], t["seed"]) for t in longest_first(trials)]
+    assert order == [("mwn", 0), ("mwn", 1), ("l2r", 0), ("l2r", 1), ("fsr", 0), ("fsr", 1),
+                     ("softmax", 0), ("cb", 0), ("softmax", 1), ("cb", 1)]
+
+
+def test_the_sweep_eta_weights_trials_by_their_expected_cost(tmp_path):
+    from bench.runner import StoreCallback, expected_cost
+
+    heavy, light = _trial(method="mwn"), _trial(method="softmax")
+    weights = {heavy["trial_id"]: expected_cost(heavy), light["trial_id"]: expected_cost(light)}
+    assert weights[heavy["trial_id"]] > 3 * weights[light["trial_id"]]
+    cb = StoreCallback(tmp_path, total=2, weights=weights)
+    cb.t0 -= 36.0                                   # 36 s in, the heavy trial done
+    cb.done, cb.done_weight = 1, weights[heavy["trial_id"]]
+    share = weights[light["trial_id"]] / weights[heavy["trial_id"]]
+    assert cb._eta() == pytest.approx(36.0 * share, rel=0.05)   # not 36 s, as one trial of two would say

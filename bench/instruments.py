@@ -1,9 +1,12 @@
-"""Peak memory of a process or of a window of steps: CUDA's allocator statistics on a GPU, the
-resident set's high-water mark (VmHWM) on a CPU, which Linux lets a process reset."""
+"""The instruments the harness and the cost benchmarks share: per-step wall time (host clock
+on CPU, CUDA events on GPU) and peak memory of a process or of a window of steps (CUDA's
+allocator statistics on a GPU, the resident set's high-water mark, VmHWM, on a CPU, which Linux
+lets a process reset)."""
 from __future__ import annotations
 
 import re
 import resource
+import time
 
 import torch
 
@@ -71,3 +74,41 @@ class MemoryProbe:
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return dict(peak_mem_mb=max(0.0, (peak_kib - self.baseline_kib) / 1024),
                     mem_baseline_mb=self.baseline_kib / 1024, mem_mode=self.mode)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: the allocator's peak since the trial began; CPU: the process's resident high-water
+    mark since the trial began (reset at its start: a Ray worker runs several trials)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return peak_rss_mb()
+
+
+class StepTimer:
+    """Per-step wall time: host clock on CPU, CUDA events (read after a sync) on GPU."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.times: list[float] = []
+        self.pending: list = []
+
+    def start(self):
+        if self.cuda:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            return ev
+        return time.perf_counter()
+
+    def stop(self, start) -> None:
+        if self.cuda:
+            end = torch.cuda.Event(enable_timing=True)
+            end.record()
+            self.pending.append((start, end))
+        else:
+            self.times.append(time.perf_counter() - start)
+
+    def flush(self) -> None:
+        if self.pending:
+            torch.cuda.synchronize()
+            self.times += [s.elapsed_time(e) / 1000 for s, e in self.pending]
+            self.pending = []

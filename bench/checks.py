@@ -1,0 +1,72 @@
+"""Checks of a run's input that need more than argparse: the device and cluster, and whether
+the data fit the suite (every class keeps a sample, every network takes the data's shape).
+Each failure is a ``UsageError``: one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import socket
+import sys
+
+import datasets
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+def check_device(args) -> None:
+    """--device names a device this machine (or, with --address, the cluster) can run; GPUs only
+    where there are some; an --address where something listens."""
+    import torch
+
+    dev = args.device
+    if dev not in ("auto", "cpu") and not (dev == "cuda" or dev.startswith("cuda:") and dev[5:].isdigit()):
+        raise UsageError(f"unknown device {dev!r}; use auto, cpu, cuda or cuda:N")
+    if args.address:
+        check_address(args.address)
+        return
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"--device {dev}: this machine has no CUDA GPU")
+    if args.gpus_per_trial > 0 and not torch.cuda.is_available():
+        raise UsageError("--gpus-per-trial > 0 but this machine has no CUDA GPU (use --address for a cluster)")
+    if dev != "cpu" and torch.cuda.is_available() and args.gpus_per_trial == 0:
+        args.gpus_per_trial = 1.0   # Ray hides GPUs from trials not given one: say so, one per trial
+        print("bench: a GPU is present; running one trial per GPU (--gpus-per-trial 1; "
+              "--device cpu to stay on CPUs, or a fraction to share one)", file=sys.stderr)
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    if address == "auto":
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--address {address!r}: expected HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise UsageError(f"--address {address}: nothing answers there ({e.strerror or e})") from None
+
+
+def check_data_fits(trials: list[dict], ds) -> None:
+    """Every corruption leaves each class a sample, and every network takes the data's shape
+    (one forward of two samples)."""
+    import torch
+
+    from .models import build_model
+
+    for spec in sorted({t["corruption"] for t in trials}):
+        for t in trials:
+            if t["corruption"] == spec:
+                break
+        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, spec, 0, t.get("reward_per_class") or 0,
+                             t.get("train_limit"), ds.asym_target)
+        empty = [c for c in range(ds.num_classes) if not (plan.corrupted.true == c).any()]
+        if empty:
+            raise UsageError(f"{spec} on {ds.name} leaves class(es) {', '.join(map(str, empty[:5]))} without a "
+                             "training sample; choose a smaller imbalance ratio")
+    for model in sorted({t["model"] for t in trials}):
+        try:
+            with torch.no_grad():
+                build_model(model, ds.input_shape, ds.num_classes).eval()(ds.x_train[:2])
+        except Exception as e:  # noqa: BLE001 (any failure means: this network does not fit)
+            raise UsageError(f"network {model} does not take {ds.name}'s inputs of shape "
+                             f"{tuple(ds.input_shape)}: {str(e).splitlines()[0]}") from None

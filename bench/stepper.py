@@ -1,0 +1,184 @@
+"""The synthetic step runner behind ``bench.cost`` and ``bench.compare``: one method built on
+fixed synthetic inputs of a network's shape (no data loaded), stepped and timed as the
+harness steps it (host clock on CPU, CUDA events on GPU)."""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from methods import Batch, Context, StepInfo, get_method_class
+from methods import precision as amp
+from methods.functional import eval_mode, frozen_bn_stats
+
+from . import allocator
+from .harness import resolve_device, use_channels_last
+from .instruments import StepTimer
+from .models import build_model
+
+# Input shapes by network when the config names none: the small nets take MNIST-1D (1 x 40),
+# the CIFAR nets 3 x 32 x 32.
+DEFAULT_SHAPES = {"small_cnn": (1, 40), "mlp": (1, 40), "resnet32": (3, 32, 32),
+                  "wrn28_10": (3, 32, 32), "wrn28_2": (3, 32, 32)}
+
+# (input_shape, num_classes) of the registered data sets, so a suite's config can name one
+# instead of giving both (nothing is loaded: the inputs are synthetic anyway).
+DATASET_SHAPES = {"mnist1d": ((1, 40), 10), "digits": ((1, 8, 8), 10),
+                  "cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100)}
+
+DEFAULTS = dict(
+    model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
+    method="softmax", hparams={}, reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval",
+    steps=15, warmup=3, device="auto", seed=0, threads=None, precision="fp32", channels_last="auto",
+    optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
+)
+
+
+# ------------------------------------------------------------------------------- setup
+def _config(config: dict, strict: bool = True) -> dict:
+    unknown = set(config) - set(DEFAULTS)
+    if unknown and strict:
+        raise ValueError(f"bench.cost: unknown config key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
+    if cfg["dataset"] is not None:
+        if cfg["dataset"] not in DATASET_SHAPES:
+            raise ValueError(f"bench.cost: no shape known for data set {cfg['dataset']!r}; "
+                             f"give input_shape and num_classes (known: {', '.join(DATASET_SHAPES)})")
+        shape, classes = DATASET_SHAPES[cfg["dataset"]]
+        cfg["input_shape"] = cfg["input_shape"] or shape
+        cfg["num_classes"] = cfg["num_classes"] or classes
+    if cfg["input_shape"] is None:
+        if cfg["model"] not in DEFAULT_SHAPES:
+            raise ValueError(f"bench.cost: give input_shape for model {cfg['model']!r}")
+        cfg["input_shape"] = DEFAULT_SHAPES[cfg["model"]]
+    cfg["num_classes"] = int(cfg["num_classes"] or 10)
+    cfg["input_shape"] = tuple(int(s) for s in cfg["input_shape"])
+    return cfg
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+
+
+@dataclass
+class StepRunner:
+    """A built method on fixed synthetic data; ``step()`` runs one ``method.update`` on the
+    next fixed batch (cycling), ``sync()`` waits for the device."""
+
+    name: str
+    method: object
+    batches: list
+    device: torch.device
+    steps_per_epoch: int
+    epochs: int
+    lr: float
+    extra: torch.Tensor | None = None    # forwarded without gradient before each step
+    extra_bn: str = "eval"               # its BatchNorm: "eval" or "batch" (statistics not updated)
+    precision: str = "fp32"              # resolved: fp32, bf16 or fp16 (methods.precision)
+    step_count: int = 0
+
+    def step(self) -> dict:
+        with amp.autocast(self.device, self.precision):
+            if self.extra is not None:
+                model = self.method.model
+                with torch.no_grad(), (eval_mode(model) if self.extra_bn == "eval" else frozen_bn_stats(model)):
+                    model(self.extra)
+            b = self.batches[self.step_count % len(self.batches)]
+            info = StepInfo(epoch=self.step_count // self.steps_per_epoch, step=self.step_count, lr=self.lr,
+                            epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+            self.step_count += 1
+            return self.method.update(b, info)
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+
+def make_runner(config: dict, strict: bool = True) -> StepRunner:
+    """Build model, synthetic data, Context and method for ``config`` (keys as ``measure``)."""
+    cfg = _config(config, strict)
+    allocator.tune()                           # the same glibc settings for every method
+    device = resolve_device(cfg["device"])
+    if cfg["threads"]:
+        torch.set_num_threads(int(cfg["threads"]))
+    seed, C, B = int(cfg["seed"]), int(cfg["num_classes"]), int(cfg["batch_size"])
+    cls = get_method_class(cfg["method"])
+    hparams = dict(cfg["hparams"])
+    if "warmup_epochs" in cls.defaults:      # time the active (re-weighting) step, not the warm-up
+        hparams.setdefault("warmup_epochs", 0)
+
+    gen = torch.Generator().manual_seed(seed)
+    # Enough training samples for several distinct batches and for FSR's dictionary/reward draw.
+    q = int(hparams.get("reward_batch", cls.defaults.get("reward_batch", 0)) or 0)
+    n = int(cfg["num_train"] or max(10 * B, 10 * q, 20 * C))
+    shape = cfg["input_shape"]
+    x = torch.randn(n, *shape, generator=gen)
+    y = torch.arange(n) % C                    # balanced observed labels ...
+    y = y[torch.randperm(n, generator=gen)]    # ... in random order
+    nr = int(cfg["reward_per_class"]) * C
+    xr = torch.randn(nr, *shape, generator=gen)
+    yr = torch.arange(nr) % C
+    x, y, xr, yr = x.to(device), y.to(device), xr.to(device), yr.to(device)
+    prec = amp.resolve(cfg["precision"], device)
+    layout = torch.channels_last if use_channels_last(cfg["channels_last"], device, shape) else None
+
+    torch.manual_seed(seed)                    # same initial weights for every method
+    model = build_model(cfg["model"], shape, C).to(device)
+    if layout is not None:
+        model, x, xr = model.to(memory_format=layout), x.contiguous(memory_format=layout), xr.contiguous(memory_format=layout)
+    model.train()
+    steps_per_epoch = max(1, n // B)
+    epochs = 10**6                             # no schedule ends inside a measurement
+    ctx = Context(num_classes=C, class_counts=torch.bincount(y, minlength=C).cpu(), num_train=n,
+                  epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=B, optim=dict(cfg["optim"]),
+                  train_x=x, train_y=y, reward_x=xr if nr else None, reward_y=yr if nr else None,
+                  generator=torch.Generator().manual_seed(seed), device=device, scaler=amp.make_scaler(device, prec))
+    method = cls(model, ctx, **hparams)
+    batches = []
+    for i in range(steps_per_epoch):
+        idx = torch.arange(i * B, (i + 1) * B, device=device)
+        batches.append(Batch(x[i * B:(i + 1) * B], y[i * B:(i + 1) * B], idx))
+    extra = (torch.randn(int(cfg["extra_forward"]), *shape, generator=gen).to(device)
+             if cfg["extra_forward"] else None)
+    if extra is not None and layout is not None:
+        extra = extra.contiguous(memory_format=layout)
+    if cfg["extra_forward_bn"] not in ("eval", "batch"):
+        raise ValueError(f"bench.cost: extra_forward_bn must be eval or batch, not {cfg['extra_forward_bn']!r}")
+    return StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
+                      float(cfg["optim"]["lr"]), extra, cfg["extra_forward_bn"], prec)
+
+
+def _summary(times: list[float]) -> dict:
+    if not times:
+        return dict(step_time_s=math.nan, step_time_iqr_s=math.nan)
+    q75, q25 = np.percentile(times, [75, 25])
+    return dict(step_time_s=statistics.median(times), step_time_iqr_s=float(q75 - q25))
+
+
+def _timed(runner: StepRunner, steps: int, cpu_times: list | None = None) -> list[float]:
+    """Wall seconds of ``steps`` steps (host clock on CPU, CUDA events on GPU); on CPU also
+    appends each step's process CPU seconds (all threads) to ``cpu_times``."""
+    timer, outs = StepTimer(runner.device), []
+    for _ in range(steps):
+        c0 = time.process_time()
+        t0 = timer.start()
+        outs.append(runner.step())
+        timer.stop(t0)
+        if cpu_times is not None and runner.device.type == "cpu":
+            cpu_times.append(time.process_time() - c0)
+    timer.flush()
+    for i, out in enumerate(outs):   # checked after the timed steps: no host sync between them
+        for k, v in out.items():
+            if k != "weights" and not math.isfinite(float(v)):
+                raise FloatingPointError(f"{runner.name}: {k} is {float(v)} at step {runner.step_count - steps + i}")
+    return timer.times
+
+
+def fsr_floor(q: int, batch_size: int) -> dict:
+    """The config overrides of FSR's floor: a softmax step plus one no-grad forward of q + B
+    samples on batch statistics (the reward batch joined to the un-mixed training batch)."""
+    return {"method": "softmax", "extra_forward": q + batch_size, "extra_forward_bn": "batch"}
