@@ -49,8 +49,8 @@ def measure(config: dict, strict: bool = True) -> dict:
       method           registry name (default "softmax")
       hparams          the method's hyper-parameters (dict). FSR-like methods get
                        warmup_epochs=0 unless given, so the re-weighting step is what is timed
-                       (L2R reward batch: reward_batch_size, default 100; MWN: meta_batch_size,
-                       default 100; FSR: reward_batch q, default 200)
+                       (L2R and MWN: reward_batch, their clean batch, default 100;
+                       FSR: reward_batch q, default 200)
       reward_per_class clean reward-set size per class (default 10, i.e. 100 samples at C=10)
       num_train        synthetic training-set size (default max(10 B, 10 q, 20 C))
       extra_forward    before each step, a no-grad forward of this many other synthetic

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import statistics
 import time
 from pathlib import Path
 from typing import Callable
@@ -26,9 +25,10 @@ import torch
 import datasets
 from methods import Batch, Context, StepInfo, get_method_class
 from methods import precision as amp
+from methods.base import SGD
 
 from . import allocator, checkpoint
-from .instruments import StepTimer, peak_memory_mb, reset_peak_rss
+from .instruments import StepTimer, device_name, peak_memory_mb, reset_peak_rss, summarize_steps
 from .metrics import WeightStats, shot_accuracy
 from .models import build_model
 from .schedules import make_schedule
@@ -36,7 +36,7 @@ from .schedules import make_schedule
 DEFAULTS = dict(
     dataset=datasets.DEFAULT, data_root=None, download=False, corruption="clean", method="softmax",
     hparams={}, seed=0, model="small_cnn", epochs=10, batch_size=100, eval_batch_size=1000,
-    optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
+    optim=dict(SGD),
     schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, train_limit=None,
     ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
     checkpoint_dir=None, checkpoint_every=0, precision="fp32", channels_last="auto",
@@ -254,10 +254,7 @@ class Trial:
             raw_best_acc=self.raw_best, epochs=self.epochs,
             realized_noise=data.realized_noise, num_train=self.n, num_reward=len(data.y_reward),
             dict_purity=last.get("dict_purity", math.nan),
-            step_time_s=statistics.median(times) if times else math.nan,
-            step_time_iqr_s=(float(np.subtract(*np.percentile(times, [75, 25]))) if times else math.nan),
-            peak_mem_mb=peak_memory_mb(device),
-            device=str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+            **summarize_steps(times), peak_mem_mb=peak_memory_mb(device), device=device_name(device),
             **self.wstats.summary(),
             **(shot_accuracy(self.pred, data.y_test, self.counts) if imbalanced else {}),
             **extra_acc, wall_s=time.perf_counter() - self.wall0, resumed_from_epoch=self.start,

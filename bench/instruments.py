@@ -4,9 +4,13 @@ allocator statistics on a GPU, the resident set's high-water mark, VmHWM, on a C
 lets a process reset)."""
 from __future__ import annotations
 
+import math
 import re
 import resource
+import statistics
 import time
+
+import numpy as np
 
 import torch
 
@@ -112,3 +116,15 @@ class StepTimer:
             torch.cuda.synchronize()
             self.times += [s.elapsed_time(e) / 1000 for s, e in self.pending]
             self.pending = []
+
+
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
+
+
+def summarize_steps(times: list[float]) -> dict:
+    """Median seconds per step and the interquartile range (NaN without steps)."""
+    if not times:
+        return dict(step_time_s=math.nan, step_time_iqr_s=math.nan)
+    q75, q25 = np.percentile(times, [75, 25])
+    return dict(step_time_s=statistics.median(times), step_time_iqr_s=float(q75 - q25))

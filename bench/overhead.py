@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 import datasets
 from methods import Context, StepInfo, get_method_class
+from methods.base import SGD
 
 from . import allocator
 from .stepper import DEFAULT_SHAPES, device_name
@@ -22,7 +23,7 @@ from .harness import make_batch, resolve_device, take_step
 from .instruments import StepTimer
 from .models import build_model
 
-OPTIM = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False)
+OPTIM = dict(SGD)
 
 
 def _augmentation(shape) -> str:

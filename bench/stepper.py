@@ -4,20 +4,19 @@ harness steps it (host clock on CPU, CUDA events on GPU)."""
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from methods import Batch, Context, StepInfo, get_method_class
 from methods import precision as amp
+from methods.base import SGD
 from methods.functional import eval_mode, frozen_bn_stats
 
 from . import allocator
 from .harness import resolve_device, use_channels_last
-from .instruments import StepTimer
+from .instruments import StepTimer, device_name, summarize_steps as _summary  # noqa: F401 (re-exported)
 from .models import build_model
 
 # Input shapes by network when the config names none: the small nets take MNIST-1D (1 x 40),
@@ -34,7 +33,7 @@ DEFAULTS = dict(
     model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
     method="softmax", hparams={}, reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval",
     steps=15, warmup=3, device="auto", seed=0, threads=None, precision="fp32", channels_last="auto",
-    optim=dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False),
+    optim=dict(SGD),
 )
 
 
@@ -58,10 +57,6 @@ def _config(config: dict, strict: bool = True) -> dict:
     cfg["num_classes"] = int(cfg["num_classes"] or 10)
     cfg["input_shape"] = tuple(int(s) for s in cfg["input_shape"])
     return cfg
-
-
-def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
 
 
 @dataclass
@@ -150,13 +145,6 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
         raise ValueError(f"bench.cost: extra_forward_bn must be eval or batch, not {cfg['extra_forward_bn']!r}")
     return StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
                       float(cfg["optim"]["lr"]), extra, cfg["extra_forward_bn"], prec)
-
-
-def _summary(times: list[float]) -> dict:
-    if not times:
-        return dict(step_time_s=math.nan, step_time_iqr_s=math.nan)
-    q75, q25 = np.percentile(times, [75, 25])
-    return dict(step_time_s=statistics.median(times), step_time_iqr_s=float(q75 - q25))
 
 
 def _timed(runner: StepRunner, steps: int, cpu_times: list | None = None) -> list[float]:

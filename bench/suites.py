@@ -13,6 +13,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from methods.base import SGD
+
 EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every",
                   "channels_last")
 PROFILES = ("smoke", "quick", "paper")
@@ -22,7 +24,7 @@ PROFILES = ("smoke", "quick", "paper")
 # noisy labels (its final accuracy falls well below its best), so re-weighting has room to help.
 # paper: the paper's and the reference scripts' protocols; the test set is evaluated on an EMA
 # (0.999) of the weights, as the reference code evaluates (rows keep the raw accuracy too).
-SGD_NOISE = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False)
+SGD_NOISE = dict(SGD)
 SGD_LT = dict(lr=0.1, momentum=0.9, weight_decay=2e-4, nesterov=False)
 LT_SCHEDULE = dict(name="step", warmup=5, milestones=[160, 180], factors=[0.01, 0.0001])
 QUICK_LT_SCHEDULE = dict(name="step", warmup=1, milestones=[16, 18], factors=[0.01, 0.0001])
@@ -141,10 +143,10 @@ FSR_WEBVISION = dict(dictionary_size=5000, reward_batch=200, relabel_weight=1.0,
 # sample more" in the first epochs and its sigmoid saturates at 1 for all losses (plain softmax;
 # weight AUROC 0.13) in 2 of 3 seeds at 40% noise; normalised, all 3 seeds reach AUROC >= 0.88.
 # The paper profile keeps the stable official script's default (no normalisation).
-MWN_NOISE = dict(normalise={"smoke": True, "quick": True, "paper": False})
+MWN_NOISE = dict(normalize={"smoke": True, "quick": True, "paper": False})
 # MWN under long tail: the official class-imbalance script (SGD lr 1e-5, momentum 0.9, Nesterov,
 # weight decay 5e-4 for the weighting net; weights normalised in the virtual and the real step).
-MWN_LT = dict(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4, wnet_nesterov=True, normalise=True)
+MWN_LT = dict(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4, wnet_nesterov=True, normalize=True)
 NOISE_METHODS = [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn", **MWN_NOISE), _e("fsr", **FSR_NOISE)]
 CB_SWEEP = [_e("cb", f"cb-{loss}-{beta}", loss=loss, beta=beta,
                profiles=PROFILES if (loss, beta) == ("softmax", 0.9999) else ("quick", "paper"))

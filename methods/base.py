@@ -31,6 +31,10 @@ class StepInfo:
     steps_per_epoch: int
 
 
+#: the SGD settings every method's optimiser takes unless the run gives others (the paper's noise setting)
+SGD = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False)
+
+
 @dataclass
 class Context:
     """What a method may know of the run. ``reward_*`` is the clean reward set (empty unless
@@ -44,7 +48,7 @@ class Context:
     epochs: int
     steps_per_epoch: int
     batch_size: int
-    optim: dict = field(default_factory=lambda: dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False))
+    optim: dict = field(default_factory=lambda: dict(SGD))
     train_x: torch.Tensor | None = None
     train_y: torch.Tensor | None = None
     reward_x: torch.Tensor | None = None
@@ -75,7 +79,15 @@ class Method:
     #: it to start its longest trials first, so that no core idles at the end
     relative_cost: ClassVar[float] = 1.0
 
+    #: old hyper-parameter names -> today's (one name per concept across methods); an old one
+    #: is refused with a hint
+    renamed: ClassVar[dict[str, str]] = {}
+
     def __init__(self, model: torch.nn.Module, ctx: Context, **hparams):
+        old = [k for k in hparams if k in self.renamed]
+        if old:
+            raise ValueError(f"{type(self).__name__}: hyper-parameter {old[0]!r} is now called "
+                             f"{self.renamed[old[0]]!r}")
         unknown = set(hparams) - set(self.defaults)
         if unknown:
             raise ValueError(f"{type(self).__name__}: unknown hyper-parameter(s) {sorted(unknown)}; "

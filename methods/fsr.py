@@ -41,7 +41,8 @@ As the reference, by default: reward samples are crop/flip-augmented when drawn
 carries the weight-decay term of FC' (``meta_weight_decay``); the look-ahead folds in the
 optimiser's momentum buffer and weight decay (``lookahead_momentum``). Options where the
 reference leaves room: ``reward_bn="eval"`` (running statistics, cheaper);
-``meta_layers`` other than "fc" (a count of last parameter tensors, or "all") uses torch.func:
+``meta_layers`` other than "fc" (an int k: the last k modules with parameters, as for L2R and
+MWN; module-name prefixes; or "all") uses torch.func:
 exact but a second forward of the training batch (paper Figure 4 right).
 """
 from __future__ import annotations
@@ -55,7 +56,7 @@ import torch.nn.functional as F
 from .base import Method
 from datasets.augment import to_device
 
-from .functional import eval_mode, frozen_bn_stats
+from .functional import eval_mode, frozen_bn_stats, meta_parameter_names
 from .precision import at_least_fp32, full_precision
 
 PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
@@ -112,7 +113,7 @@ class FSR(Method):
         "reward_augment": True,    # crop/flip reward samples when drawn (the reference queue stores augmented ones)
         "reward_bn": "batch",      # "batch" (batch statistics of [reward; un-mixed], not updated; the
                                    # reference) or "eval" (running statistics)
-        "meta_layers": "fc",       # "fc" (closed form), int k (last k parameter tensors) or "all"
+        "meta_layers": "fc",       # "fc" (closed form), int k (the last k modules), prefixes or "all"
     }
 
     relative_cost = 2.2
@@ -352,7 +353,7 @@ class FSR(Method):
 
     # ---------------------------------------------------------------- deeper meta layers
     def _deep_eps_grad(self, x, target, ce, x_r, t_r, active, x_after, t_after):
-        """Look-ahead on the last ``meta_layers`` parameter tensors (or "all") with torch.func.
+        """Look-ahead on the ``meta_layers`` (methods.functional.meta_parameter_names) with torch.func.
 
         At eps = 1/B: d L_meta(theta') / d eps_i = -alpha * grad CE_i(theta) . grad L_meta(theta'),
         the per-sample products taken as one jvp of the per-sample losses."""
@@ -360,9 +361,8 @@ class FSR(Method):
 
         model, hp, B = self.model, self.hp, len(ce)
         named = list(model.named_parameters())
-        k = len(named) if hp["meta_layers"] == "all" else int(hp["meta_layers"])
-        meta = named[-k:]
-        names = [n for n, _ in meta]
+        names = meta_parameter_names(model, hp["meta_layers"])
+        meta = [(n, q) for n, q in named if n in names]
         g = self.grad(ce.sum() / B, [q for _, q in meta], retain_graph=True)
         theta = {n: q.detach() for n, q in meta}
         theta_la = {n: q.detach() - hp["alpha"] * self._lookahead_direction(q, gi.detach())

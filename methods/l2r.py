@@ -23,35 +23,10 @@ import contextlib
 
 import torch
 
-from datasets.augment import to_device
-
-from .base import Method, per_sample_ce
-from .functional import fcall, frozen_bn_stats, loss_jvp, meta_parameter_names, named_subset
-from .tangent import ce_tangent, recorder_for
-
-
-class RewardSampler:
-    """Cycles through the clean reward set in reshuffled passes, ``size`` samples at a time,
-    with its own generator (so the harness's data order is unaffected)."""
-
-    def __init__(self, x, y, size, seed):
-        self.x, self.y, self.size = x, y, min(int(size), len(y))
-        self.gen = torch.Generator().manual_seed(seed)
-        self.order, self.pos = torch.randperm(len(y), generator=self.gen), 0
-
-    def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "order": self.order.clone(), "pos": self.pos}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.gen.set_state(state["gen"])
-        self.order, self.pos = state["order"].clone(), int(state["pos"])
-
-    def next(self):
-        if self.pos + self.size > len(self.order):
-            self.order, self.pos = torch.randperm(len(self.y), generator=self.gen), 0
-        idx = to_device(self.order[self.pos:self.pos + self.size], self.y.device)
-        self.pos += self.size
-        return self.x[idx], self.y[idx]
+from .base import per_sample_ce
+from .functional import fcall, frozen_bn_stats, loss_jvp
+from .lookahead import LookAhead, RewardSampler  # noqa: F401 (RewardSampler is re-exported)
+from .tangent import ce_tangent
 
 
 def normalise(raw: torch.Tensor) -> torch.Tensor:
@@ -61,30 +36,11 @@ def normalise(raw: torch.Tensor) -> torch.Tensor:
     return w / total if total > 0 else w
 
 
-class L2R(Method):
-    defaults = {
-        "reward_batch_size": 100,      # q; the reward set's size is the harness's reward_per_class
-        "meta_layers": "all",          # "all", "fc", last-k int, or module-name prefixes
-        "meta_grad": "jvp",            # "jvp" (exact identity, fast) | "func_jvp" | "double_backprop"
-        "augment_reward": True,        # crop/flip as the training batches (MW-Net.py's meta set)
-    }
+class L2R(LookAhead):
+    defaults = dict(LookAhead.defaults)   # reward_batch q, reward_augment, meta_layers, meta_grad
+    renamed = {"reward_batch_size": "reward_batch", "augment_reward": "reward_augment"}
     relative_cost = 2.8
-    needs_reward = True
-    state_attrs = ("reward",)
-
-    def __init__(self, model, ctx, **hparams):
-        super().__init__(model, ctx, **hparams)
-        self.recorder = recorder_for(model, self.hp["meta_grad"], "l2r")
-        self.meta_names = meta_parameter_names(model, self.hp["meta_layers"])
-        seed = ctx.generator.initial_seed() if ctx.generator is not None else 0
-        self.reward = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["reward_batch_size"], seed + 7919)
-
-    def reward_batch(self):
-        xr, yr = self.reward.next()
-        return (self.ctx.augment(xr, generator=self.reward.gen) if self.hp["augment_reward"] else xr), yr
-
-    def meta_params(self):
-        return named_subset(self.model, self.meta_names)
+    seed_offset = 7919
 
     def reward_grad(self, xr, yr) -> dict:
         """grad of the mean reward CE w.r.t. the meta layers, BatchNorm on batch statistics."""

@@ -3,7 +3,7 @@
 A weighting network v = MLP(1 -> 100 -> ReLU -> 1 -> sigmoid) maps each sample's (detached)
 CE to a weight. Each step:
   1. virtual SGD step of the classifier (current lr, no momentum / weight decay) on
-     sum_i u_i CE_i, with u_i = v(CE_i) / B (or v_i / sum_j v_j if ``normalise``);
+     sum_i u_i CE_i, with u_i = v(CE_i) / B (or v_i / sum_j v_j if ``normalize``);
   2. mean CE of a clean meta batch at the virtual parameters theta';
   3. backward into the weighting network only, one step of its optimiser (Adam lr 1e-3, wd 1e-4,
      the noise script; the class-imbalance script: SGD lr 1e-5, momentum 0.9, Nesterov, wd 5e-4);
@@ -26,11 +26,11 @@ import contextlib
 import torch
 import torch.nn as nn
 
-from .base import Method, per_sample_ce
-from .functional import fcall, frozen_bn_stats, loss_jvp, meta_parameter_names, named_subset
-from .l2r import RewardSampler
+from .base import per_sample_ce
+from .functional import fcall, frozen_bn_stats, loss_jvp
+from .lookahead import LookAhead
 from .precision import at_least_fp32, full_precision
-from .tangent import ce_tangent, recorder_for
+from .tangent import ce_tangent
 
 
 class WeightNet(nn.Module):
@@ -42,27 +42,24 @@ class WeightNet(nn.Module):
         return self.net(loss.unsqueeze(1)).squeeze(1)
 
 
-class MWN(Method):
+class MWN(LookAhead):
     defaults = {
-        "meta_batch_size": 100,
+        **LookAhead.defaults,      # reward_batch (the meta batch), reward_augment, meta_layers, meta_grad
         "hidden": 100,
         "wnet_optim": "adam",      # "adam" (noise script) or "sgd" (class-imbalance script)
         "wnet_lr": 1e-3,
         "wnet_weight_decay": 1e-4,
         "wnet_momentum": 0.9,      # SGD only
         "wnet_nesterov": True,     # SGD only
-        "normalise": False,        # False: u = v / B (stable official script); True: u = v / sum v
-        "meta_layers": "all",
-        "meta_grad": "jvp",        # "jvp" | "func_jvp" | "double_backprop"
-        "augment_meta": True,      # crop/flip as the training batches (MW-Net.py's meta set)
+        "normalize": False,        # False: u = v / B (stable official script); True: u = v / sum v
     }
+    renamed = {"meta_batch_size": "reward_batch", "augment_meta": "reward_augment", "normalise": "normalize"}
     relative_cost = 3.6
-    needs_reward = True
-    state_attrs = ("wnet", "wopt", "meta")
+    state_attrs = ("wnet", "wopt", "reward")
+    seed_offset = 104729
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
-        self.recorder = recorder_for(model, self.hp["meta_grad"], "mwn")
         dtype = next(model.parameters()).dtype
         self.wnet = WeightNet(self.hp["hidden"]).to(device=ctx.device, dtype=dtype)
         hp = self.hp
@@ -73,22 +70,12 @@ class MWN(Method):
                                         nesterov=hp["wnet_nesterov"], weight_decay=hp["wnet_weight_decay"])
         else:
             raise ValueError(f"mwn: wnet_optim must be adam or sgd, not {hp['wnet_optim']!r}")
-        self.meta_names = meta_parameter_names(model, self.hp["meta_layers"])
-        seed = ctx.generator.initial_seed() if ctx.generator is not None else 0
-        self.meta = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["meta_batch_size"], seed + 104729)
-
-    def meta_batch(self):
-        xm, ym = self.meta.next()
-        return (self.ctx.augment(xm, generator=self.meta.gen) if self.hp["augment_meta"] else xm), ym
-
-    def meta_params(self):
-        return named_subset(self.model, self.meta_names)
 
     def weights(self, loss: torch.Tensor) -> torch.Tensor:
         """u_i, differentiable w.r.t. the weighting network, from the detached CE."""
         with full_precision(loss.device.type):   # the tiny weighting network always in fp32
             v = self.wnet(at_least_fp32(loss.detach()))
-        return v / v.sum().clamp_min(1e-12) if self.hp["normalise"] else v / len(v)
+        return v / v.sum().clamp_min(1e-12) if self.hp["normalize"] else v / len(v)
 
     def wnet_grad_jvp(self, x, y, xm, ym, lr, update_stats=True):
         """(gradient of L_meta(theta') w.r.t. the weighting network, meta loss, per-sample CE at
@@ -121,7 +108,7 @@ class MWN(Method):
         return self.grad(meta_loss, list(self.wnet.parameters())), meta_loss
 
     def train_step(self, batch, info):
-        xm, ym = self.meta_batch()
+        xm, ym = self.reward_batch()
         if self.hp["meta_grad"] != "double_backprop":   # the real forward inside, its loss reused
             wgrads, meta_loss, loss = self.wnet_grad_jvp(batch.x, batch.y, xm, ym, info.lr)
         else:

@@ -97,7 +97,7 @@ def test_hyper_parameters_take_the_profiles_value():
     from bench import suites
 
     def mwn(profile):
-        return {t["hparams"]["normalise"] for t in suites.expand(suites.SUITES["label_noise"], profile, methods=["mwn"])}
+        return {t["hparams"]["normalize"] for t in suites.expand(suites.SUITES["label_noise"], profile, methods=["mwn"])}
 
     assert mwn("quick") == {True} and mwn("paper") == {False}   # the official script's default at paper scale
     fsr = suites.expand(suites.SUITES["label_noise"], "paper", methods=["fsr"])

@@ -26,7 +26,7 @@ def setup(meta_layers="all", meta_grad="jvp", seed=0):
     ctx = Context(num_classes=C, class_counts=torch.full((C,), 10), num_train=40, epochs=1, steps_per_epoch=5,
                   batch_size=B, reward_x=torch.randn(Q, 1, L, dtype=torch.double), reward_y=torch.arange(Q) % C,
                   generator=torch.Generator().manual_seed(seed))
-    method = L2R(model, ctx, reward_batch_size=Q, meta_layers=meta_layers, meta_grad=meta_grad)
+    method = L2R(model, ctx, reward_batch=Q, meta_layers=meta_layers, meta_grad=meta_grad)
     x, y = torch.randn(B, 1, L, dtype=torch.double), torch.randint(0, C, (B,))
     return method, x, y, ctx.reward_x, ctx.reward_y
 
@@ -128,7 +128,7 @@ def test_needs_reward_set():
 
 @pytest.mark.parametrize("hparams", [{}, {"meta_layers": "fc", "meta_grad": "double_backprop"}])
 def test_harness_end_to_end(hparams):
-    res = train(dict(method="l2r", hparams=dict(reward_batch_size=50, **hparams), corruption="uniform:0.4",
+    res = train(dict(method="l2r", hparams=dict(reward_batch=50, **hparams), corruption="uniform:0.4",
                      reward_per_class=5, epochs=1, train_limit=600, timing_warmup_steps=1))
     assert res["num_reward"] == 50 and 0 <= res["test_acc"] <= 1
     assert 0 <= res["zero_weight_ratio"] <= 1 and 0 <= res["weight_auroc"] <= 1

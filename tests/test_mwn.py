@@ -30,7 +30,7 @@ def setup(seed=0, **hparams):
     ctx = Context(num_classes=C, class_counts=torch.full((C,), 10), num_train=40, epochs=1, steps_per_epoch=5,
                   batch_size=B, reward_x=torch.randn(Q, 1, L, dtype=torch.double), reward_y=torch.arange(Q) % C,
                   generator=torch.Generator().manual_seed(seed))
-    method = MWN(model, ctx, meta_batch_size=Q, **hparams)
+    method = MWN(model, ctx, reward_batch=Q, **hparams)
     x, y = torch.randn(B, 1, L, dtype=torch.double), torch.randint(0, C, (B,))
     return method, x, y, ctx.reward_x, ctx.reward_y
 
@@ -47,7 +47,7 @@ def meta_loss_at(method, x, y, xm, ym, lr):
         return per_sample_ce(fcall(method.model, ahead, xm), ym).mean()
 
 
-@pytest.mark.parametrize("hparams", [{}, {"normalise": True}, {"meta_layers": "fc"}, {"meta_grad": "func_jvp"},
+@pytest.mark.parametrize("hparams", [{}, {"normalize": True}, {"meta_layers": "fc"}, {"meta_grad": "func_jvp"},
                                      {"meta_grad": "func_jvp", "meta_layers": 2}, {"meta_layers": 2}])
 def test_jvp_matches_double_backprop_and_finite_differences(hparams):
     method, x, y, xm, ym = setup(**hparams)
@@ -105,7 +105,7 @@ def test_jvp_and_double_backprop_take_the_same_steps():
 
 
 def test_normalised_weights_sum_to_one():
-    method, x, y, *_ = setup(normalise=True)
+    method, x, y, *_ = setup(normalize=True)
     out = method.update(Batch(x, y, torch.arange(B)), StepInfo(0, 0, 0.1, 1, 5))
     assert abs(float(out["weights"].sum()) - 1) < 1e-12
     method, *_ = setup()
@@ -130,6 +130,6 @@ def test_weight_net_shape_and_optimiser():
 
 
 def test_harness_end_to_end():
-    res = train(dict(method="mwn", hparams=dict(meta_batch_size=50), corruption="uniform:0.4",
+    res = train(dict(method="mwn", hparams=dict(reward_batch=50), corruption="uniform:0.4",
                      reward_per_class=5, epochs=1, train_limit=600, timing_warmup_steps=1))
     assert res["num_reward"] == 50 and 0 <= res["test_acc"] <= 1 and 0 <= res["weight_auroc"] <= 1

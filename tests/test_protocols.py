@@ -88,7 +88,7 @@ def test_paper_schedules_and_reward_sets():
 def test_mwn_long_tail_is_the_class_imbalance_script():
     for t in paper_trials("long_tail", "mwn"):
         assert t["hparams"] == dict(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4, wnet_nesterov=True,
-                                    normalise=True)
+                                    normalize=True)
         assert METHODS["mwn"].defaults["wnet_momentum"] == 0.9
 
 
