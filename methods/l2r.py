@@ -26,7 +26,6 @@ import torch
 from .base import per_sample_ce
 from .functional import fcall, frozen_bn_stats, loss_jvp
 from .lookahead import LookAhead, RewardSampler  # noqa: F401 (RewardSampler is re-exported)
-from .tangent import ce_tangent
 
 
 def normalise(raw: torch.Tensor) -> torch.Tensor:
@@ -57,7 +56,7 @@ class L2R(LookAhead):
         else:
             with contextlib.nullcontext() if update_stats else frozen_bn_stats(self.model):
                 logits = self.recorder.forward(x)
-            loss, dots = per_sample_ce(logits, y), ce_tangent(logits, y, self.recorder.tangent(g_r))
+            loss, dots = per_sample_ce(logits, y), self.tangent_dots(logits, x, y, g_r)
         return -alpha * dots.detach(), loss
 
     def eps_grad_double_backprop(self, x, y, xr, yr, alpha=1.0):

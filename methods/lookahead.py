@@ -6,6 +6,7 @@ weights. A subclass sets ``seed_offset`` (its sampler's seed past the trial's) a
 step; its own hyper-parameters extend ``LookAhead.defaults``."""
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 import torch
@@ -13,8 +14,8 @@ import torch
 from datasets.augment import to_device
 
 from .base import Method
-from .functional import meta_parameter_names, named_subset
-from .tangent import recorder_for
+from .functional import loss_jvp, meta_parameter_names, named_subset
+from .tangent import ce_tangent, recorder_for
 
 
 class RewardSampler:
@@ -66,3 +67,18 @@ class LookAhead(Method):
 
     def meta_params(self) -> dict:
         return named_subset(self.model, self.meta_names)
+
+    def tangent_dots(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, direction: dict) -> torch.Tensor:
+        """Per sample, grad CE_i . ``direction`` at the last recorded forward (its logits), by the
+        tangent-only pass; if that pass fails at run time (say, after a torch upgrade), a warning
+        once and ``torch.func.jvp`` from then on (BatchNorm on batch statistics, none updated)."""
+        if self.recorder is not None:
+            try:
+                return ce_tangent(logits, y, self.recorder.tangent(direction))
+            except Exception as e:  # noqa: BLE001 (any failure of the fast path: fall back, exactly)
+                warnings.warn(f"{type(self).__name__.lower()}: the tangent-only pass failed ({type(e).__name__}: "
+                              f"{e}); using torch.func.jvp from now on")
+                self.recorder = None
+        with torch.no_grad():
+            _, dots = loss_jvp(self.model, x, y, {n: p.detach() for n, p in self.meta_params().items()}, direction)
+        return dots

@@ -27,10 +27,9 @@ import torch
 import torch.nn as nn
 
 from .base import per_sample_ce
-from .functional import fcall, frozen_bn_stats, loss_jvp
+from .functional import fcall, frozen_bn_stats
 from .lookahead import LookAhead
 from .precision import at_least_fp32, full_precision
-from .tangent import ce_tangent
 
 
 class WeightNet(nn.Module):
@@ -90,11 +89,7 @@ class MWN(LookAhead):
         ahead = {n: (p - lr * g).detach().requires_grad_() for (n, p), g in zip(meta.items(), grads)}
         meta_loss = per_sample_ce(fcall(self.model, ahead, xm), ym).mean()
         g_meta = dict(zip(ahead, self.grad(meta_loss, list(ahead.values()))))
-        if self.recorder is not None:
-            dots = ce_tangent(logits, y, self.recorder.tangent(g_meta))
-        else:
-            with torch.no_grad():
-                _, dots = loss_jvp(self.model, x, y, {n: p.detach() for n, p in meta.items()}, g_meta)
+        dots = self.tangent_dots(logits, x, y, g_meta)
         wgrads = self.grad(u, list(self.wnet.parameters()), grad_outputs=-lr * dots)
         return wgrads, meta_loss, loss
 

@@ -38,3 +38,21 @@ def test_meta_layers_int_is_the_last_k_modules_for_fsr_too():
         r = make_runner(dict(method="fsr", batch_size=32, hparams={"meta_layers": layers, "reward_batch": 20}))
         weights[layers] = r.step()["weights"]
     assert not torch.allclose(weights["fc"], weights[2])
+
+
+@pytest.mark.parametrize("method", ["l2r", "mwn"])
+def test_a_tangent_pass_failing_at_run_time_warns_once_and_falls_back_exactly(method):
+    """Should the tangent-only pass break (a torch upgrade), the step goes on with torch.func.jvp:
+    the same weights as meta_grad="func_jvp", one warning, and the fast path is not tried again."""
+    want = make_runner(dict(method=method, batch_size=16, hparams={"meta_grad": "func_jvp"})).step()["weights"]
+    r = make_runner(dict(method=method, batch_size=16))
+    assert r.method.recorder is not None
+
+    def broken(direction, keep=False):
+        raise RuntimeError("no such aten op")
+
+    r.method.recorder.tangent = broken
+    with pytest.warns(UserWarning, match="tangent-only pass failed.*torch.func.jvp"):
+        got = r.step()["weights"]
+    assert r.method.recorder is None
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
