@@ -45,7 +45,7 @@ def test_losses_under_mixed_precision_agree_with_fp32(method, precision):
 
 def test_fp32_is_no_autocast_and_no_scaler():
     cpu = torch.device("cpu")
-    assert amp.resolve("auto", cpu) == "fp32"     # a CPU gains nothing from bf16
+    assert amp.resolve("auto", cpu) == "fp32"     # CPU runs keep fp32's numbers unless asked
     assert amp.make_scaler(cpu, "fp32") is None and amp.make_scaler(cpu, "bf16") is None
     assert amp.make_scaler(cpu, "fp16") is not None
     with amp.autocast(cpu, "fp32"):
