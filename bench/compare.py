@@ -10,7 +10,7 @@ import sys
 import torch
 
 from methods import METHODS
-from methods import precision as amp
+from methods import _precision as amp
 
 from .stepper import _summary, _timed, device_name, fsr_floor, make_runner
 

@@ -63,7 +63,7 @@ def measure(config: dict, strict: bool = True) -> dict:
       threads          torch.set_num_threads(threads) before building; process-wide and left
                        so (default None: leave the process's setting)
       optim            SGD settings (default lr 0.1, momentum 0.9, weight decay 5e-4)
-      precision        fp32 (default), bf16, fp16 or auto (methods.precision)
+      precision        fp32 (default), bf16, fp16 or auto (methods._precision)
       channels_last    auto (2-D networks on CUDA), True or False
 
     Returns a flat dict: step_time_s (median of the timed steps), step_time_iqr_s,

@@ -131,8 +131,8 @@ def exactness(device: str) -> str:
     from torch.func import jvp
 
     from methods.base import per_sample_ce
-    from methods.functional import fcall
-    from methods.tangent import Recorder, ce_tangent
+    from methods._functional import fcall
+    from methods._tangent import Recorder, ce_tangent
 
     from .models import build_model
 

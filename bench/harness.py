@@ -24,7 +24,7 @@ import torch
 
 import datasets
 from methods import Batch, Context, StepInfo, get_method_class
-from methods import precision as amp
+from methods import _precision as amp
 from methods.base import SGD
 
 from . import allocator, checkpoint

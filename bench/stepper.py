@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import torch
 
 from methods import Batch, Context, StepInfo, get_method_class
-from methods import precision as amp
+from methods import _precision as amp
 from methods.base import SGD
-from methods.functional import eval_mode, frozen_bn_stats
+from methods._functional import eval_mode, frozen_bn_stats
 
 from . import allocator
 from .harness import resolve_device, use_channels_last
@@ -73,7 +73,7 @@ class StepRunner:
     lr: float
     extra: torch.Tensor | None = None    # forwarded without gradient before each step
     extra_bn: str = "eval"               # its BatchNorm: "eval" or "batch" (statistics not updated)
-    precision: str = "fp32"              # resolved: fp32, bf16 or fp16 (methods.precision)
+    precision: str = "fp32"              # resolved: fp32, bf16 or fp16 (methods._precision)
     step_count: int = 0
 
     def step(self) -> dict:

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 
 from methods.base import SGD
+from methods.fsr import PUSHERS
 
 EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every",
                   "channels_last")
@@ -62,7 +63,7 @@ BASE.update({(p, "mixed"): {**BASE[(p, "long_tail")], "reward_per_class": 0} for
 SEEDS = {"smoke": 1, "quick": 3, "paper": 3}
 # a trial saves its state every N epochs (0: never), so that a killed sweep's --resume continues it
 CHECKPOINT_EVERY = {"smoke": 0, "quick": 5, "paper": 1}
-# numeric precision of the steps (methods.precision): "auto" is bf16 on a CUDA GPU that has it,
+# numeric precision of the steps (methods._precision): "auto" is bf16 on a CUDA GPU that has it,
 # fp32 elsewhere; a trial's config names it only where it is not fp32 (ids of fp32 trials unchanged)
 PRECISION = {"smoke": "fp32", "quick": "fp32", "paper": "auto"}
 
@@ -151,7 +152,6 @@ NOISE_METHODS = [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn", **MWN_NOISE), _e(
 CB_SWEEP = [_e("cb", f"cb-{loss}-{beta}", loss=loss, beta=beta,
                profiles=PROFILES if (loss, beta) == ("softmax", 0.9999) else ("quick", "paper"))
             for loss in ("softmax", "sigmoid", "focal") for beta in (0.9, 0.99, 0.999, 0.9999)]
-PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
 REWARD_SIZES = (1, 5, 10, 20, 50)   # clean samples per class (L2R) = dictionary size per class (FSR)
 RAW = dict(mixup=False, relabel=False)   # FSR-Raw: neither MixUp nor momentum re-labelling
 # Table 4 bottom: one hyper-parameter at a time around the defaults (CIFAR-100, 40% noise in paper).

@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar
 import torch
 import torch.nn.functional as F
 
-from .precision import scaled_grad
+from ._precision import scaled_grad
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Context:
     augment: Callable[..., torch.Tensor] = lambda x, generator=None: x
     generator: torch.Generator | None = None
     device: torch.device = torch.device("cpu")
-    scaler: Any = None       # fp16: the torch.amp.GradScaler of the step (methods.precision)
+    scaler: Any = None       # fp16: the torch.amp.GradScaler of the step (methods._precision)
 
 
 class Method:
@@ -171,3 +171,14 @@ def _load(current, saved):
 
 def per_sample_ce(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     return F.cross_entropy(logits, y, reduction="none", label_smoothing=label_smoothing)
+
+
+def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample cross-entropy with a probability-vector target."""
+    return -(target * F.log_softmax(logits, 1)).sum(1)
+
+
+def smooth_onehot(y: torch.Tensor, num_classes: int, smoothing: float, dtype) -> torch.Tensor:
+    """One-hot targets, label-smoothed by ``smoothing`` (none at 0)."""
+    t = F.one_hot(y, num_classes).to(dtype)
+    return t * (1 - smoothing) + smoothing / num_classes if smoothing else t

@@ -47,30 +47,18 @@ exact but a second forward of the training batch (paper Figure 4 right).
 """
 from __future__ import annotations
 
-import warnings
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .base import Method
 from datasets.augment import to_device
 
-from .functional import eval_mode, frozen_bn_stats, meta_parameter_names
-from .precision import at_least_fp32, full_precision
+from ._dictionary import PUSHERS, Dictionary  # noqa: F401 (PUSHERS: the suites read it here)
+from ._functional import deep_lookahead, eval_mode, frozen_bn_stats, meta_parameter_names, named_subset
+from ._precision import at_least_fp32, full_precision
+from .base import Method, smooth_onehot, soft_ce
 
-PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
 MARGINS = ("hard_label", "reference", "same_batch")
-
-
-def soft_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-sample cross-entropy with a probability-vector target."""
-    return -(target * F.log_softmax(logits, 1)).sum(1)
-
-
-def smooth_onehot(y: torch.Tensor, num_classes: int, smoothing: float, dtype) -> torch.Tensor:
-    t = F.one_hot(y, num_classes).to(dtype)
-    return t * (1 - smoothing) + smoothing / num_classes if smoothing else t
 
 
 def closed_form_eps_grad(h, p, t, h_r, t_r, weight, bias, alpha, wd=0.0):
@@ -117,16 +105,13 @@ class FSR(Method):
     }
 
     relative_cost = 2.2
-    state_attrs = ("gen", "score", "seen", "count", "prev_correct", "ever_correct", "forgets", "ema_logits",
-                   "dictionary", "active_from_decay", "max_lr")
+    state_attrs = ("gen", "dictionary", "ema_logits", "active_from_decay", "max_lr")
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
         hp = self.hp
         if hp["normalize"] not in ("clip", "shift"):
             raise ValueError(f"fsr: normalize must be clip or shift, not {hp['normalize']!r}")
-        if hp["pusher"] not in PUSHERS:
-            raise ValueError(f"fsr: pusher must be one of {PUSHERS}, not {hp['pusher']!r}")
         if hp["margin"] not in MARGINS:
             raise ValueError(f"fsr: margin must be one of {MARGINS}, not {hp['margin']!r}")
         if hp["reward_bn"] not in ("eval", "batch"):
@@ -137,83 +122,22 @@ class FSR(Method):
         self.gen = torch.Generator().manual_seed(
             (ctx.generator.initial_seed() if ctx.generator is not None else 0) + 7919)
         self.labels = ctx.train_y.to(dev)
-        self.classes = [c for c in range(C) if (self.labels == c).any()]
-        if len(self.classes) < C:
-            warnings.warn(f"fsr: {C - len(self.classes)} class(es) have no training sample; "
-                          "the dictionary leaves them out")
-        self.per_class = max(1, min(hp["dictionary_size"], int(hp["dictionary_max_fraction"] * n)) // C)
-        self.reward_per_class = max(1, hp["reward_batch"] // C)
-        self.score = torch.zeros(n, device=dev, dtype=ctx.train_x.dtype)
-        self.seen = torch.zeros(n, dtype=torch.bool, device=dev)
-        if hp["pusher"] == "aum":
-            self.count = torch.zeros(n, device=dev)
-        if hp["pusher"] == "forgetting":
-            self.prev_correct = torch.zeros(n, dtype=torch.bool, device=dev)
-            self.ever_correct = torch.zeros(n, dtype=torch.bool, device=dev)
-            self.forgets = torch.zeros(n, device=dev)
+        per_class = max(1, min(hp["dictionary_size"], int(hp["dictionary_max_fraction"] * n)) // C)
+        self.dictionary = Dictionary(self.labels, C, per_class, max(1, hp["reward_batch"] // C), hp["pusher"],
+                                     hp["lam"], self.gen, ctx.train_x.dtype)
         if hp["relabel"]:
             self.ema_logits = torch.zeros(n, C, device=dev, dtype=ctx.train_x.dtype)
-        self.dictionary = self._fill(lambda idx: idx[torch.randperm(len(idx), generator=self.gen).to(dev)])
         self.active_from_decay = False
         self.max_lr = 0.0
 
-    # ---------------------------------------------------------------- dictionary
-    def _fill(self, rank) -> torch.Tensor:
-        """(classes, |R|/C) training indices: per class the first of ``rank(indices)``, with
-        replacement (and a warning) where a class is too small."""
-        rows = []
-        for c in self.classes:
-            idx = rank((self.labels == c).nonzero().squeeze(1))
-            if len(idx) < self.per_class:
-                warnings.warn(f"fsr: class {c} has {len(idx)} samples, fewer than {self.per_class} "
-                              "per class in the dictionary; drawing with replacement")
-                extra = idx[torch.randint(len(idx), (self.per_class - len(idx),), generator=self.gen).to(idx.device)]
-                idx = torch.cat([idx, extra])
-            rows.append(idx[:self.per_class])
-        return torch.stack(rows)
-
     def on_epoch_end(self, epoch):
-        key = self.score.clone()
-        if self.hp["pusher"] == "forgetting":  # fewer forgetting events is better; never learned is worst
-            key = torch.where(self.ever_correct, -self.forgets, torch.full_like(key, -1e9))
-        key[~self.seen] = -float("inf")        # prefer samples that have a score
-        self.dictionary = self._fill(lambda idx: idx[key[idx].argsort(descending=True, stable=True)])
-        d = self.dictionary.flatten()
-        return {"dictionary": d, "dict_score": float(key[d].clamp_min(-1e9).mean()),
-                "seen_ratio": float(self.seen.float().mean())}
+        return self.dictionary.refresh()
 
     def reward_batch(self):
-        rows, m, k = len(self.classes), self.per_class, self.reward_per_class
-        if k <= m:
-            cols = torch.rand(rows, m, generator=self.gen).argsort(1)[:, :k]
-        else:
-            cols = torch.randint(m, (rows, k), generator=self.gen)
-        idx = self.dictionary.gather(1, to_device(cols, self.dictionary.device)).flatten()
+        """q samples of the dictionary, class-balanced (crop/flip-augmented if ``reward_augment``)."""
+        idx = self.dictionary.draw()
         x = self.ctx.train_x[idx]
         return (self.ctx.augment(x, generator=self.gen) if self.hp["reward_augment"] else x), self.labels[idx]
-
-    # ---------------------------------------------------------------- scores
-    def _update_scores(self, idx, logits, target, y, margin):
-        hp, pusher = self.hp, self.hp["pusher"]
-        self.seen[idx] = True
-        if pusher == "meta_margin":
-            value = margin
-        elif pusher == "neg_loss":
-            value = -soft_ce(logits, target)
-        else:
-            true = logits.gather(1, y[:, None]).squeeze(1)
-            other = logits.scatter(1, y[:, None], -float("inf")).amax(1)
-            value = true - other
-        if pusher == "aum":  # area under the margin: the running mean over presentations
-            self.count[idx] += 1
-            self.score[idx] += (value - self.score[idx]) / self.count[idx]
-        elif pusher == "forgetting":
-            correct = logits.argmax(1) == y
-            self.forgets[idx] += (self.prev_correct[idx] & ~correct).float()
-            self.prev_correct[idx] = correct
-            self.ever_correct[idx] |= correct
-        else:
-            self.score[idx] = hp["lam"] * self.score[idx] + (1 - hp["lam"]) * value
 
     # ---------------------------------------------------------------- step
     def _active(self, info) -> bool:
@@ -246,7 +170,7 @@ class FSR(Method):
         hard = F.one_hot(batch.y, C).to(ce.dtype)
         grad, meta_loss, margin = self._lookahead(x, h, logits, ce, target, hard, batch, reward, t_r,
                                                   h_unmixed, active)
-        self._update_scores(batch.idx, logits.detach(), target, batch.y, margin)
+        self.dictionary.update(batch.idx, logits.detach(), target, batch.y, margin)
         w = self._weights(grad, B) if active else torch.full((B,), 1.0 / B, device=ce.device, dtype=ce.dtype)
         loss = (w * ce).sum()
         out = {}
@@ -310,7 +234,11 @@ class FSR(Method):
         hp, kind, B = self.hp, self._margin_kind(), len(ce)
         if hp["meta_layers"] != "fc":
             after = {"hard_label": (x, hard), "reference": (batch.x, hard), "same_batch": (x, target)}[kind]
-            grad, meta_loss, ce_after = self._deep_eps_grad(x, target, ce, reward, t_r, active, *after)
+            meta = named_subset(self.model, meta_parameter_names(self.model, hp["meta_layers"]))
+            g = self.grad(ce.sum() / B, list(meta.values()), retain_graph=True)
+            directions = {n: self._lookahead_direction(q, gi.detach()) for (n, q), gi in zip(meta.items(), g)}
+            grad, meta_loss, ce_after = deep_lookahead(self.model, directions, hp["alpha"], self._meta_wd(),
+                                                       (x, target), (reward, t_r) if active else None, after)
             return grad, meta_loss, ce.detach() - ce_after
         with torch.no_grad(), full_precision(x.device.type):   # fp32 under mixed precision
             hd, p, fc = at_least_fp32(h.detach()), torch.softmax(at_least_fp32(logits.detach()), 1), self.model.fc
@@ -350,41 +278,6 @@ class FSR(Method):
         h_ = self.hp["relabel_history"]
         self.ema_logits[idx] = h_ * ema + (1 - h_) * logits.detach()
         return relabel
-
-    # ---------------------------------------------------------------- deeper meta layers
-    def _deep_eps_grad(self, x, target, ce, x_r, t_r, active, x_after, t_after):
-        """Look-ahead on the ``meta_layers`` (methods.functional.meta_parameter_names) with torch.func.
-
-        At eps = 1/B: d L_meta(theta') / d eps_i = -alpha * grad CE_i(theta) . grad L_meta(theta'),
-        the per-sample products taken as one jvp of the per-sample losses."""
-        from torch.func import functional_call, grad as fgrad, jvp
-
-        model, hp, B = self.model, self.hp, len(ce)
-        named = list(model.named_parameters())
-        names = meta_parameter_names(model, hp["meta_layers"])
-        meta = [(n, q) for n, q in named if n in names]
-        g = self.grad(ce.sum() / B, [q for _, q in meta], retain_graph=True)
-        theta = {n: q.detach() for n, q in meta}
-        theta_la = {n: q.detach() - hp["alpha"] * self._lookahead_direction(q, gi.detach())
-                    for (n, q), gi in zip(meta, g)}
-        rest = {n: q.detach() for n, q in named if n not in theta}
-        rest.update(dict(model.named_buffers()))
-        call = lambda params, inp: functional_call(model, {**rest, **params}, (inp,))
-        with frozen_bn_stats(model):
-            with torch.no_grad():
-                ce_after = soft_ce(call(theta_la, x_after), t_after)
-            if not active:
-                return None, None, ce_after
-            wd = self._meta_wd()
-            meta_fn = lambda params: (soft_ce(call(params, x_r), t_r).mean()
-                                      + 0.5 * wd * sum(q.pow(2).sum() for q in params.values()))
-            G = fgrad(meta_fn)(theta_la)
-            with torch.no_grad():
-                meta_loss = meta_fn(theta_la)
-            per_sample = lambda params: soft_ce(call(params, x), target)
-            _, dots = jvp(per_sample, (theta,), ({n: G[n] for n in names},))
-        return -hp["alpha"] * dots.detach(), meta_loss, ce_after
-
 
 class FSRDeferred(FSR):
     """FSR-DF, the paper's long-tail setting: re-weighting starts at the first learning-rate

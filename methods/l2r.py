@@ -10,7 +10,7 @@ At eps = 0 the looked-ahead parameters are the current ones, so exactly
     dL_R/deps_i = -alpha * (grad CE_i . grad L_R)   (both at the current parameters),
 and alpha cancels in the normalisation. ``meta_grad="jvp"`` computes all B dot products in
 forward mode along grad L_R: the real training forward is recorded and a tangent-only pass
-reuses its activations (methods.tangent); where the network's graph is not supported,
+reuses its activations (methods._tangent); where the network's graph is not supported,
 ``torch.func.jvp`` does forward and tangent in one pass (also ``meta_grad="func_jvp"``). Either
 way the primal output (BatchNorm running statistics updated as in a plain forward) serves the
 real step. ``meta_grad="double_backprop"`` builds the look-ahead explicitly (the paper's
@@ -24,8 +24,8 @@ import contextlib
 import torch
 
 from .base import per_sample_ce
-from .functional import fcall, frozen_bn_stats, loss_jvp
-from .lookahead import LookAhead, RewardSampler  # noqa: F401 (RewardSampler is re-exported)
+from ._functional import fcall, frozen_bn_stats, loss_jvp
+from ._lookahead import LookAhead, RewardSampler  # noqa: F401 (RewardSampler is re-exported)
 
 
 def normalise(raw: torch.Tensor) -> torch.Tensor:

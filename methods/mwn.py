@@ -14,7 +14,7 @@ Step 3 needs dL_meta/du_i = -lr * (grad CE_i(theta) . grad L_meta(theta')). With
 losses along grad L_meta(theta'), then v's own (tiny) backward. The losses at theta come
 from the real training forward, which ran before the direction was known, so the
 derivative is a tangent-only pass over that forward's recorded activations
-(methods.tangent); where the network's graph is not supported, and with
+(methods._tangent); where the network's graph is not supported, and with
 ``meta_grad="func_jvp"``, ``torch.func.jvp`` recomputes forward and tangent together.
 ``"double_backprop"`` differentiates through the virtual step as the paper's code does. Meta passes use
 BatchNorm batch statistics and leave the running statistics alone.
@@ -27,9 +27,9 @@ import torch
 import torch.nn as nn
 
 from .base import per_sample_ce
-from .functional import fcall, frozen_bn_stats
-from .lookahead import LookAhead
-from .precision import at_least_fp32, full_precision
+from ._functional import fcall, frozen_bn_stats
+from ._lookahead import LookAhead
+from ._precision import at_least_fp32, full_precision
 
 
 class WeightNet(nn.Module):

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from bench.harness import train
 from bench.models import build_model
 from methods import METHODS, Batch, Context, StepInfo
-from methods.fsr import FSR, closed_form_eps_grad, eval_mode, soft_ce
-from methods.functional import frozen_bn_stats
+from methods.fsr import FSR, closed_form_eps_grad, eval_mode, soft_ce  # noqa: F401
+from methods._functional import frozen_bn_stats
 
 
 def make_ctx(n=200, C=4, shape=(1, 16), dtype=torch.float32, **kw):
@@ -105,7 +105,7 @@ def test_closed_form_matches_autograd_float64():
     rel = (got - expected).norm() / expected.norm()
     assert rel <= 1e-5, rel
     # without MixUp the margin's "after" side is the training forward's (same features)
-    torch.testing.assert_close(m.score[batch.idx], margin, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(m.dictionary.score[batch.idx], margin, rtol=1e-6, atol=1e-9)
     # shift normalisation of that gradient
     raw = 1.0 / 20 - expected
     w = raw - raw.min() + 1.0 / 20
@@ -141,7 +141,7 @@ def test_reference_margin_with_mixup_matches_brute_force(active):
         assert (got - expected).norm() / expected.norm() <= 1e-6
     else:
         assert "weights" not in m.update(batch, info)
-    torch.testing.assert_close(m.score[batch.idx], margin, rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(m.dictionary.score[batch.idx], margin, rtol=1e-6, atol=1e-9)
     # the running statistics moved exactly once: by the mixed training forward
     for name, buf in twin.named_buffers():
         torch.testing.assert_close(dict(m.model.named_buffers())[name], buf, rtol=1e-9, atol=1e-12)
@@ -174,7 +174,7 @@ def test_warmup_returns_no_weights_but_updates_scores():
     m, ctx = make_fsr(warmup_epochs=2)
     out = m.update(batch_of(ctx), StepInfo(0, 0, 0.1, 4, 10))
     assert "weights" not in out
-    assert m.seen[:20].all() and not m.seen[20:].any() and (m.score[:20] != 0).any()
+    assert m.dictionary.seen[:20].all() and not m.dictionary.seen[20:].any() and (m.dictionary.score[:20] != 0).any()
     out = m.update(batch_of(ctx), StepInfo(2, 20, 0.1, 4, 10))
     assert "weights" in out
 
@@ -182,11 +182,11 @@ def test_warmup_returns_no_weights_but_updates_scores():
 def test_dictionary_balanced_and_pure():
     m, ctx = make_fsr()
     clean = torch.rand(ctx.num_train, generator=torch.Generator().manual_seed(1)) > 0.4
-    m.score[:] = clean.float() + 0.01 * torch.rand(ctx.num_train)
-    m.seen[:] = True
+    m.dictionary.score[:] = clean.float() + 0.01 * torch.rand(ctx.num_train)
+    m.dictionary.seen[:] = True
     d = m.on_epoch_end(0)["dictionary"]
     counts = torch.bincount(ctx.train_y[d], minlength=ctx.num_classes)
-    assert (counts == m.per_class).all() and len(d) == 40
+    assert (counts == m.dictionary.per_class).all() and len(d) == 40
     assert clean[d].float().mean() == 1.0  # purity against the true labels
     assert len(set(d.tolist())) == len(d)
 
@@ -198,7 +198,7 @@ def test_small_class_warns_and_replaces():
     ctx.train_y[3] = 3  # class 3 has one sample
     with pytest.warns(UserWarning, match="replacement"):
         m = FSR(build_model("small_cnn", (1, 16), 4), ctx, dictionary_size=40, dictionary_max_fraction=1.0)
-    assert (m.dictionary[3] == 3).all()
+    assert (m.dictionary.indices[3] == 3).all()
 
 
 def test_registry_and_deferred():
@@ -267,7 +267,7 @@ def test_reference_meta_margin_eval_bn_matches_explicit(warmup):
     m.gen.set_state(state)
     expected = explicit_margin(m, batch, u, perm)
     out = m.update(batch, info)
-    torch.testing.assert_close(m.score[:20], expected, rtol=1e-9, atol=1e-12)  # lam = 0: score = margin
+    torch.testing.assert_close(m.dictionary.score[:20], expected, rtol=1e-9, atol=1e-12)  # lam = 0: score = margin
     assert out["margin"] == pytest.approx(expected.mean().item(), rel=1e-9)
     assert ("weights" in out) == (warmup == 0)
 
@@ -290,7 +290,7 @@ def test_margin_options(kind, warmup):
     m.gen.set_state(state)
     expected = explicit_margin(m, batch, u, perm, kind=kind)
     m.update(batch, info)
-    torch.testing.assert_close(m.score[:20], expected, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(m.dictionary.score[:20], expected, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="margin"):
         make_fsr(margin="bogus")
 
@@ -307,7 +307,7 @@ def test_hard_label_margin_is_the_reference_without_mixup():
         for i in range(3):
             out = m.update(batch_of(ctx, 20 * i, 20 * i + 20), StepInfo(0, i, 0.1, 4, 10))
         hook.remove()
-        runs[kind] = (m.score.clone(), out["weights"], [p.detach().clone() for p in m.model.parameters()], calls)
+        runs[kind] = (m.dictionary.score.clone(), out["weights"], [p.detach().clone() for p in m.model.parameters()], calls)
     (s1, w1, p1, c1), (s2, w2, p2, c2) = runs["hard_label"], runs["reference"]
     torch.testing.assert_close(s1, s2, rtol=0, atol=0)
     torch.testing.assert_close(w1, w2, rtol=0, atol=0)

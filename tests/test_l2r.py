@@ -9,7 +9,7 @@ from bench.harness import train
 from bench.models import SmallCNN
 from methods import Batch, Context, StepInfo, get_method_class
 from methods.base import per_sample_ce
-from methods.functional import fcall, meta_parameter_names
+from methods._functional import fcall, meta_parameter_names
 from methods.l2r import L2R, normalise
 
 B, Q, C, L = 8, 6, 4, 12

@@ -9,7 +9,7 @@ from bench.harness import train
 from bench.models import SmallCNN
 from methods import Batch, Context, StepInfo
 from methods.base import per_sample_ce
-from methods.functional import fcall
+from methods._functional import fcall
 from methods.mwn import MWN
 
 B, Q, C, L = 8, 6, 4, 12

@@ -10,7 +10,7 @@ import torch
 from bench import cost, suites
 from bench.cli import main
 from bench.harness import train
-from methods import precision as amp
+from methods import _precision as amp
 
 # One step from the same state in fp32 and in a low precision: what decides the weights is
 # taken in fp32 (closed forms, tangent dot products, the weighting net), so each weight agrees

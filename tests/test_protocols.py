@@ -62,7 +62,7 @@ def test_dictionary_is_exactly_table4_on_long_tailed_cifar10():
     ctx = Context(num_classes=C, class_counts=torch.bincount(y), num_train=n, epochs=1, steps_per_epoch=1,
                   batch_size=128, train_x=torch.zeros(n, 1, 4), train_y=y)
     m = METHODS["fsr"](build_model("mlp", (1, 4), C), ctx, **t["hparams"])
-    assert m.dictionary.shape == (C, 300)
+    assert m.dictionary.indices.shape == (C, 300)
 
 
 def test_paper_schedules_and_reward_sets():

@@ -1,4 +1,4 @@
-"""The tangent-only pass (methods.tangent.Recorder) against torch.func.jvp, on every network
+"""The tangent-only pass (methods._tangent.Recorder) against torch.func.jvp, on every network
 of bench.models, in training (batch statistics) and eval (running statistics) mode."""
 import copy
 import warnings
@@ -11,8 +11,8 @@ from torch.func import jvp
 
 from bench.models import MODELS, build_model
 from methods.base import per_sample_ce
-from methods.functional import fcall, meta_parameter_names
-from methods.tangent import Recorder, UnsupportedGraph, ce_tangent, recorder_or_none
+from methods._functional import fcall, meta_parameter_names
+from methods._tangent import Recorder, UnsupportedGraph, ce_tangent, recorder_or_none
 
 SHAPES = {"small_cnn": [(1, 12), (3, 8, 8)], "mlp": [(1, 12)], "resnet32": [(3, 16, 16)],
           "wrn28_10": [], "wrn28_2": [(3, 8, 8)],   # WRN-28-10 is WRN-28-2 wider: same graph
@@ -134,7 +134,7 @@ def test_unsafe_graphs_are_refused(model):
 
 
 def test_recorder_for_checks_meta_grad():
-    from methods.tangent import recorder_for
+    from methods._tangent import recorder_for
     model = build_model("mlp", (1, 12), 5)
     assert isinstance(recorder_for(model, "jvp", "l2r"), Recorder)
     assert recorder_for(model, "func_jvp", "l2r") is None and recorder_for(model, "double_backprop", "mwn") is None

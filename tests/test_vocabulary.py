@@ -6,8 +6,8 @@ import torch
 from bench.cost import make_runner
 from bench.models import build_model
 from methods import METHODS
-from methods.functional import meta_parameter_names
-from methods.lookahead import LookAhead
+from methods._functional import meta_parameter_names
+from methods._lookahead import LookAhead
 
 
 @pytest.mark.parametrize("method,old,new", [

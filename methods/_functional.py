@@ -17,7 +17,7 @@ import contextlib
 import torch
 from torch.func import functional_call, jvp
 
-from .base import per_sample_ce
+from .base import per_sample_ce, soft_ce
 
 
 def meta_parameter_names(model: torch.nn.Module, meta_layers="all") -> list[str]:
@@ -105,3 +105,38 @@ def loss_jvp(model, x, y, params: dict, direction: dict, update_stats: bool = Fa
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.num_batches_tracked is not None:
                 m.num_batches_tracked.add_(1)
     return loss, tangent
+
+
+def deep_lookahead(model, directions: dict, alpha, wd, train, reward, after):
+    """FSR's look-ahead on the parameters named in ``directions`` (deeper than the last layer) by
+    torch.func, at theta' = theta - alpha * directions (the optimiser's update directions).
+
+    ``train`` (x, soft targets), ``reward`` (x_r, t_r) or None in the warm-up, ``after`` (x, targets)
+    of the meta-margin's "after" side. With eps_i = 1/B,
+    d L_meta(theta') / d eps_i = -alpha * grad CE_i(theta) . grad L_meta(theta'), the per-sample
+    products as one jvp of the per-sample losses; the meta loss carries wd / 2 |theta'|^2.
+    BatchNorm runs on batch statistics, the running ones untouched.
+    Returns (eps-gradient (B,) or None, meta loss or None, the per-sample CE after)."""
+    from torch.func import grad as fgrad
+
+    named = dict(model.named_parameters())
+    names = list(directions)
+    theta = {n: named[n].detach() for n in names}
+    theta_la = {n: theta[n] - alpha * d for n, d in directions.items()}
+    rest = {n: q.detach() for n, q in named.items() if n not in theta}
+    rest.update(dict(model.named_buffers()))
+    call = lambda params, inp: functional_call(model, {**rest, **params}, (inp,))
+    with frozen_bn_stats(model):
+        with torch.no_grad():
+            ce_after = soft_ce(call(theta_la, after[0]), after[1])
+        if reward is None:
+            return None, None, ce_after
+        x_r, t_r = reward
+        meta_fn = lambda params: (soft_ce(call(params, x_r), t_r).mean()
+                                  + 0.5 * wd * sum(q.pow(2).sum() for q in params.values()))
+        G = fgrad(meta_fn)(theta_la)
+        with torch.no_grad():
+            meta_loss = meta_fn(theta_la)
+        per_sample = lambda params: soft_ce(call(params, train[0]), train[1])
+        _, dots = jvp(per_sample, (theta,), ({n: G[n] for n in names},))
+    return -alpha * dots.detach(), meta_loss, ce_after

@@ -1,7 +1,7 @@
 """What the look-ahead methods with a clean reward set share (L2R, Meta-Weight-Net): the reward
 set drawn in reshuffled passes with the method's own generator and augmented as the training
 batches, the meta layers (``meta_layers``: one meaning for every method, see
-``methods.functional.meta_parameter_names``) and the tangent recorder of their forward-mode
+``methods._functional.meta_parameter_names``) and the tangent recorder of their forward-mode
 weights. A subclass sets ``seed_offset`` (its sampler's seed past the trial's) and writes its
 step; its own hyper-parameters extend ``LookAhead.defaults``."""
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 from datasets.augment import to_device
 
 from .base import Method
-from .functional import loss_jvp, meta_parameter_names, named_subset
-from .tangent import ce_tangent, recorder_for
+from ._functional import loss_jvp, meta_parameter_names, named_subset
+from ._tangent import ce_tangent, recorder_for
 
 
 class RewardSampler:

@@ -17,60 +17,161 @@ tangents, by the rules below (exact, not approximate; tests check them against
 - ReLU: dy = dx where y > 0;  add: dy = da + db;  indexing, zero padding, mean, flatten,
   view, ...: the same (linear) op on the tangent.
 
-A graph with any other operation is refused at construction (``UnsupportedGraph``);
+Each supported operation and its rule sit side by side in one table (``MODULE_RULES``,
+``FUNCTION_RULES``, ``METHOD_RULES``; a rule's ``check`` narrows what it covers, e.g. zero
+padding only). A graph with any other operation is refused at construction (``UnsupportedGraph``);
 ``recorder_or_none`` then warns once and callers use ``torch.func.jvp``
-(methods.functional.loss_jvp). ``ce_tangent`` turns the logits' tangent into the per-sample
+(methods._functional.loss_jvp). ``ce_tangent`` turns the logits' tangent into the per-sample
 cross-entropy's.
 """
 from __future__ import annotations
 
 import operator
 import warnings
+from typing import Callable, NamedTuple
 
 import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .precision import at_least_fp32
+from ._precision import at_least_fp32
 
 
 class UnsupportedGraph(Exception):
     pass
 
 
-# Operations linear in their first tensor argument: the tangent is the same call on it.
-LINEAR_FUNCTIONS = {operator.getitem, F.pad, torch.flatten, torch.mean, torch.sum, torch.reshape,
-                    F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, operator.neg}
-LINEAR_METHODS = {"mean", "sum", "flatten", "view", "reshape", "squeeze", "unsqueeze", "permute",
-                  "transpose", "contiguous", "__getitem__"}
-LINEAR_MODULES = (nn.Flatten, nn.Identity, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
-                  nn.AdaptiveAvgPool2d)
-RELU = {F.relu, torch.relu}
-
-
 def _arg(node: torch.fx.Node, i: int, name: str, default):
     return node.kwargs.get(name, node.args[i] if len(node.args) > i else default)
 
 
-def _supported(node: torch.fx.Node, modules: dict) -> bool:
-    if node.op in ("placeholder", "output", "get_attr"):
-        return node.op != "get_attr"   # parameters are reached through their modules only
+# ---------------------------------------------------------------- the rules
+class Site(NamedTuple):
+    """What a rule sees of one node: its positional inputs' values ``xs`` and tangents ``dxs``
+    (None: zero), its keyword inputs' values, its output's value ``y``, the direction."""
+    node: torch.fx.Node
+    xs: tuple
+    dxs: tuple
+    kwargs: dict
+    y: torch.Tensor
+    direction: dict
+    modules: dict
+
+    def module(self):
+        return self.modules[self.node.target]
+
+    def param(self, name):
+        prefix = self.node.target
+        return self.direction.get(f"{prefix}.{name}" if prefix else name)
+
+
+class Rule(NamedTuple):
+    """``tangent(site)``: the node's output tangent (None: zero); ``check(node, modules)``: whether
+    the node, as traced, is one the rule covers (else the graph is refused at construction)."""
+    tangent: Callable
+    check: Callable = lambda node, modules: True
+
+
+def _same_op(s: Site):
+    """An operation linear in its first argument: the same call on the tangent."""
+    dx = s.dxs[0]
+    if dx is None:
+        return None
+    if s.node.op == "call_method":
+        return getattr(dx, s.node.target)(*s.xs[1:], **s.kwargs)
+    if s.node.op == "call_module":
+        return s.module()(dx)
+    return s.node.target(dx, *s.xs[1:], **s.kwargs)
+
+
+def _relu(s: Site):
+    return None if s.dxs[0] is None else torch.ops.aten.threshold_backward(s.dxs[0], s.y, 0)
+
+
+def _add(s: Site):
+    ts = [t for t in s.dxs[:2] if t is not None]
+    return None if not ts else ts[0] if len(ts) == 1 else ts[0] + ts[1]
+
+
+def _layer(s: Site):
+    """Convolution / linear: dy = op(dx, W) + op(x, dW, db)."""
+    m, x, dx, y = s.module(), s.xs[0], s.dxs[0], s.y
+    dW, db = s.param("weight"), s.param("bias") if m.bias is not None else None
+    op = (lambda inp, w, b: F.linear(inp, w, b)) if isinstance(m, nn.Linear) else m._conv_forward
+    terms = []
+    if dx is not None:
+        terms.append(op(dx, m.weight.detach(), None))
+    if dW is not None:
+        terms.append(op(x, dW, db))
+    elif db is not None:
+        terms.append(db.view([1, -1] + [1] * (y.dim() - 2)).expand_as(y))
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else terms[0].add_(terms[1])
+
+
+def _batch_norm(s: Site):
+    """BatchNorm: dy = A dx + E x + K per channel (the module docstring's rule)."""
+    m, x, dx = s.module(), s.xs[0], s.dxs[0]
+    dgamma, dbeta = s.param("weight"), s.param("bias")
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    batch_stats = m.training or (m.running_mean is None and m.running_var is None)
+    if batch_stats:
+        n = x.numel() // x.shape[1]
+        mu = x.sum([0] + list(range(2, x.dim()))) / n
+        var = _channel_sums(x, x, mu, torch.ones_like(mu))[0] / n   # sum (x - mu)^2, two-pass
+    else:
+        mu, var = m.running_mean, m.running_var
+    invstd = torch.rsqrt(var + m.eps)
+    a = m.weight.detach() * invstd if m.affine else invstd
+    # dy = A dx + E x + K per channel, with xhat = invstd (x - mu)
+    E = torch.zeros_like(a) if dgamma is None else dgamma * invstd
+    K = torch.zeros_like(a) if dbeta is None else dbeta.clone()
+    if dx is not None and batch_stats:
+        s_xhat, s_dx = _channel_sums(dx, x, mu, invstd)   # n mean(dx xhat), n mean(dx)
+        E = E - a * invstd * s_xhat / n
+        K = K - a * s_dx / n
+    out = torch.addcmul((K - E * mu).view(shape), x, E.view(shape))
+    return out if dx is None else out.addcmul_(dx, a.view(shape))
+
+
+def _relu_not_shared(node, modules) -> bool:
+    """An in-place ReLU whose input has another user would show it the rectified values."""
+    return not (modules[node.target].inplace and len(node.args[0].users) > 1)
+
+
+def _zero_pad(node, modules) -> bool:
+    return _arg(node, 2, "mode", "constant") == "constant" and not _arg(node, 3, "value", None)
+
+
+LINEAR = Rule(_same_op)
+#: each supported operation with its rule: module types (matched with isinstance), functions, tensor methods
+MODULE_RULES = {nn.Conv1d: Rule(_layer), nn.Conv2d: Rule(_layer), nn.Linear: Rule(_layer),
+                nn.modules.batchnorm._BatchNorm: Rule(_batch_norm), nn.ReLU: Rule(_relu, _relu_not_shared),
+                **dict.fromkeys((nn.Flatten, nn.Identity, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d,
+                                 nn.AdaptiveAvgPool2d), LINEAR)}
+FUNCTION_RULES = {operator.add: Rule(_add), torch.add: Rule(_add, lambda node, modules: not node.kwargs),
+                  F.relu: Rule(_relu), torch.relu: Rule(_relu), F.pad: Rule(_same_op, _zero_pad),
+                  **dict.fromkeys((operator.getitem, operator.neg, torch.flatten, torch.mean, torch.sum,
+                                   torch.reshape, F.avg_pool1d, F.avg_pool2d, F.adaptive_avg_pool1d,
+                                   F.adaptive_avg_pool2d), LINEAR)}
+METHOD_RULES = {"relu": Rule(_relu),
+                **dict.fromkeys(("mean", "sum", "flatten", "view", "reshape", "squeeze", "unsqueeze", "permute",
+                                 "transpose", "contiguous", "__getitem__"), LINEAR)}
+
+
+def rule_for(node: torch.fx.Node, modules: dict) -> Rule | None:
+    """The node's rule where the tangent pass covers it as traced, else None."""
     if node.op == "call_module":
-        m = modules[node.target]
-        if isinstance(m, nn.ReLU) and m.inplace and len(node.args[0].users) > 1:
-            return False               # another user would see the rectified values
-        return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.ReLU, nn.modules.batchnorm._BatchNorm,
-                              *LINEAR_MODULES))
-    if node.op == "call_function":
-        if node.target is F.pad:
-            return _arg(node, 2, "mode", "constant") == "constant" and not _arg(node, 3, "value", None)
-        if node.target is torch.add:
-            return not node.kwargs
-        return node.target in LINEAR_FUNCTIONS or node.target in RELU or node.target is operator.add
-    if node.op == "call_method":
-        return node.target in LINEAR_METHODS or node.target == "relu"
-    return False
+        rule = next((r for t, r in MODULE_RULES.items() if isinstance(modules[node.target], t)), None)
+    elif node.op == "call_function":
+        rule = FUNCTION_RULES.get(node.target)
+    elif node.op == "call_method":
+        rule = METHOD_RULES.get(node.target)
+    else:
+        return None
+    return rule if rule is not None and rule.check(node, modules) else None
 
 
 class Recorder:
@@ -86,7 +187,8 @@ class Recorder:
             raise UnsupportedGraph(f"torch.fx cannot trace {type(model).__name__}: {e}") from e
         self.model, self.graph = model, graph
         self.modules = dict(model.named_modules())
-        bad = [n.format_node() for n in graph.nodes if not _supported(n, self.modules)]
+        self.rules = {n: rule_for(n, self.modules) for n in graph.nodes if n.op not in ("placeholder", "output")}
+        bad = [n.format_node() for n, r in self.rules.items() if r is None]
         if bad:
             raise UnsupportedGraph(f"no tangent rule for: {bad[0]}")
         if sum(n.op == "placeholder" for n in graph.nodes) != 1:
@@ -135,76 +237,15 @@ class Recorder:
             elif node.op == "output":
                 out = tan[node.args[0]]
                 return torch.zeros_like(env[node.args[0]]) if out is None else out
-            elif node.op == "call_module":
-                m = self.modules[node.target]
-                x = node.args[0]
-                tan[node] = self._module(m, node.target, primal(x), tan[x], env[node].detach(), direction)
-            elif node.target in (operator.add, torch.add):
-                ts = [tan.get(a) if isinstance(a, torch.fx.Node) else None for a in node.args[:2]]
-                ts = [t for t in ts if t is not None]
-                tan[node] = None if not ts else ts[0] if len(ts) == 1 else ts[0] + ts[1]
-            elif node.target in RELU or node.target == "relu":
-                t = tan[node.args[0]]
-                tan[node] = None if t is None else torch.ops.aten.threshold_backward(t, env[node].detach(), 0)
-            else:  # linear in its first argument
-                t = tan[node.args[0]]
-                rest = torch.fx.node.map_arg(node.args[1:], primal)
-                kwargs = torch.fx.node.map_arg(node.kwargs, primal)
-                if t is None:
-                    tan[node] = None
-                elif node.op == "call_method":
-                    tan[node] = getattr(t, node.target)(*rest, **kwargs)
-                else:
-                    tan[node] = node.target(t, *rest, **kwargs)
+            else:
+                site = Site(node, tuple(torch.fx.node.map_arg(node.args, primal)),
+                            tuple(tan.get(a) if isinstance(a, torch.fx.Node) else None for a in node.args),
+                            torch.fx.node.map_arg(node.kwargs, primal), env[node].detach(), direction, self.modules)
+                tan[node] = self.rules[node].tangent(site)
             for dead in self.dead_after[node]:
                 tan.pop(dead, None)
                 if not keep:
                     env.pop(dead, None)
-
-    @staticmethod
-    def _module(m, name, x, dx, y, direction):
-        d = lambda p: direction.get(f"{name}.{p}" if name else p)
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
-            dW, db = d("weight"), d("bias") if m.bias is not None else None
-            op = (lambda inp, w, b: F.linear(inp, w, b)) if isinstance(m, nn.Linear) else m._conv_forward
-            terms = []
-            if dx is not None:
-                terms.append(op(dx, m.weight.detach(), None))
-            if dW is not None:
-                terms.append(op(x, dW, db))
-            elif db is not None:
-                shape = [1, -1] + [1] * (y.dim() - 2)
-                terms.append(db.view(shape).expand_as(y))
-            if not terms:
-                return None
-            return terms[0] if len(terms) == 1 else terms[0].add_(terms[1])
-        if isinstance(m, nn.ReLU):
-            return None if dx is None else torch.ops.aten.threshold_backward(dx, y, 0)
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            return Recorder._batch_norm(m, x, dx, d("weight"), d("bias"))
-        return None if dx is None else m(dx)   # LINEAR_MODULES
-
-    @staticmethod
-    def _batch_norm(m, x, dx, dgamma, dbeta):
-        shape = [1, -1] + [1] * (x.dim() - 2)
-        batch_stats = m.training or (m.running_mean is None and m.running_var is None)
-        if batch_stats:
-            n = x.numel() // x.shape[1]
-            mu = x.sum([0] + list(range(2, x.dim()))) / n
-            var = _channel_sums(x, x, mu, torch.ones_like(mu))[0] / n   # sum (x - mu)^2, two-pass
-        else:
-            mu, var = m.running_mean, m.running_var
-        invstd = torch.rsqrt(var + m.eps)
-        a = m.weight.detach() * invstd if m.affine else invstd
-        # dy = A dx + E x + K per channel, with xhat = invstd (x - mu)
-        E = torch.zeros_like(a) if dgamma is None else dgamma * invstd
-        K = torch.zeros_like(a) if dbeta is None else dbeta.clone()
-        if dx is not None and batch_stats:
-            s_xhat, s = _channel_sums(dx, x, mu, invstd)   # n mean(dx xhat), n mean(dx)
-            E = E - a * invstd * s_xhat / n
-            K = K - a * s / n
-        out = torch.addcmul((K - E * mu).view(shape), x, E.view(shape))
-        return out if dx is None else out.addcmul_(dx, a.view(shape))
 
 
 def _channel_sums(g, x, mean, invstd):
