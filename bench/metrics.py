@@ -5,18 +5,16 @@ import math
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 
 
 def auroc(scores, positive) -> float:
-    """Area under the ROC curve of ``scores`` for telling ``positive`` (True) from the rest,
-    by the Mann-Whitney rank statistic (ties count one half). NaN if either class is empty."""
-    scores, positive = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    if n_pos == 0 or n_neg == 0:
+    """Area under the ROC curve of ``scores`` for telling ``positive`` (True) from the rest
+    (scikit-learn's; ties count one half). NaN if either class is empty."""
+    positive = np.asarray(positive, dtype=bool)
+    if positive.all() or not positive.any():
         return math.nan
-    ranks = rankdata(scores)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(positive, np.asarray(scores, dtype=np.float64)))
 
 
 class WeightStats:
