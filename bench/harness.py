@@ -26,6 +26,7 @@ import datasets
 from methods import Batch, Context, StepInfo, get_method_class
 from methods import _precision as amp
 from methods.base import SGD
+from reports.metrics import METRICS
 
 from . import allocator, checkpoint
 from .instruments import StepTimer, device_name, peak_memory_mb, reset_peak_rss, summarize_steps
@@ -253,7 +254,7 @@ class Trial:
             test_acc=last["test_acc"], best_acc=self.best_acc, raw_test_acc=last["raw_test_acc"],
             raw_best_acc=self.raw_best, epochs=self.epochs,
             realized_noise=data.realized_noise, num_train=self.n, num_reward=len(data.y_reward),
-            dict_purity=last.get("dict_purity", math.nan),
+            **{m.name: last.get(m.name, math.nan) for m in METRICS if m.source == "epoch"},
             **summarize_steps(times), peak_mem_mb=peak_memory_mb(device), device=device_name(device),
             **self.wstats.summary(),
             **(shot_accuracy(self.pred, data.y_test, self.counts) if imbalanced else {}),

@@ -69,7 +69,7 @@ def make_row(cfg: dict, result: dict) -> dict:
     row.update(corruption=str(spec), noise_type=spec.noise_type, noise_ratio=spec.noise_ratio,
                imbalance_ratio=spec.imbalance_ratio, hparams=cfg.get("hparams", {}),
                config_id=config_id(cfg), **provenance())
-    for k in store.COLUMNS:
+    for k in store.columns():
         if k in result and k not in row:
             row[k] = result[k]
     # every other scalar the trial returned is kept, in one JSON column (Tune's bookkeeping aside)

@@ -13,9 +13,9 @@ import math
 import os
 from pathlib import Path
 
-from reports.schema import COLUMNS, SCHEMA_VERSION, StoreError, read_lines  # noqa: F401 (re-exported)
+from reports.schema import SCHEMA_VERSION, StoreError, columns, read_lines  # noqa: F401 (re-exported)
 
-__all__ = ["COLUMNS", "StoreError", "append_row", "finished_ids", "header_difference", "read_rows",
+__all__ = ["StoreError", "columns", "append_row", "finished_ids", "header_difference", "read_rows",
            "results_path"]
 
 
@@ -33,11 +33,18 @@ def _cell(value) -> str:
     return str(value).replace("\r", " ").replace("\n", " ")
 
 
+def _header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return next(csv.reader([f.readline()]), [])
+
+
 def append_row(out_dir, row: dict) -> None:
+    """One row, flushed to disk, in the file's own column order (the schema's for a new file)."""
     row = {**row, "schema_version": SCHEMA_VERSION}
     path = results_path(out_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
+    header = columns() if new else _header(path)
     with open(path, "a+", newline="", encoding="utf-8") as f:
         if not new:  # a kill mid-write can leave a line without its newline: close it off
             f.seek(f.tell() - 1)
@@ -45,8 +52,8 @@ def append_row(out_dir, row: dict) -> None:
                 f.write("\n")
         w = csv.writer(f)
         if new:
-            w.writerow(COLUMNS)
-        w.writerow([_cell(row.get(c)) for c in COLUMNS])
+            w.writerow(header)
+        w.writerow([_cell(row.get(c)) for c in header])
         f.flush()
         os.fsync(f.fileno())
 
@@ -66,13 +73,13 @@ def header_difference(out_dir) -> str | None:
     if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         return None
     header, _ = read_lines(path)
-    if header == COLUMNS:
-        return None
-    missing, extra = [c for c in COLUMNS if c not in header], [c for c in header if c not in COLUMNS]
+    cols = columns()
+    missing, extra = [c for c in cols if c not in header], [c for c in header if c not in cols]
+    if not missing and not extra:
+        return None   # the same columns, in any order: rows are appended in the file's order
     what = (f"lacks {', '.join(missing)}" if missing else "") + ("; " if missing and extra else "") + \
            (f"has unknown {', '.join(extra)}" if extra else "")
-    return f"{path} was written by another version (its header {what or 'has another column order'}); " \
-           "choose another --out"
+    return f"{path} was written by another version (its header {what}); choose another --out"
 
 
 def finished_ids(out_dir) -> set[str]:

@@ -11,32 +11,36 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from . import metrics
+
 SCHEMA_VERSION = 2   # 2: raw / EMA accuracies, imagenet_acc, config_id, provenance, extra, schema_version
+# (a store whose header has the same columns in another order is still version 2: rows are
+# appended in its own order)
 
-#: metrics and settings stored as numbers (NaN where they do not apply)
-NUMERIC = [
-    "noise_ratio", "imbalance_ratio", "realized_noise", "seed", "epochs", "test_acc", "best_acc",
-    "raw_test_acc", "raw_best_acc", "imagenet_acc", "dict_purity", "zero_weight_ratio", "weight_auroc",
-    "weight_purity", "clean_weight", "noisy_weight", "many_acc", "medium_acc", "few_acc", "step_time_s",
-    "step_time_iqr_s", "peak_mem_mb", "num_train", "num_reward", "wall_s", "threads", "schema_version",
-]
-TEXT = ["trial_id", "suite", "profile", "dataset", "model", "method", "variant", "corruption",
-        "noise_type", "device", "status", "error", "started_at", "hparams", "config_id", "code_version",
-        "torch_version", "torchvision_version", "ray_version", "extra"]
+#: the columns before and after the metrics (reports.metrics: one column per stored metric)
+HEAD = ["trial_id", "suite", "profile", "dataset", "model", "method", "variant", "corruption",
+        "noise_type", "noise_ratio", "imbalance_ratio", "seed", "epochs"]
+TAIL = ["device", "num_train", "num_reward", "status", "error", "started_at", "hparams",
+        # identity without the seed, and provenance: rows differing in any of these never share a cell
+        "config_id", "code_version", "torch_version", "torchvision_version", "ray_version", "threads",
+        # every other scalar a trial returned, as one JSON object; the schema's version
+        "extra", "schema_version"]
+#: the settings stored as numbers (NaN where they do not apply); every metric is one too
+NUMERIC_SETTINGS = ["noise_ratio", "imbalance_ratio", "seed", "epochs", "num_train", "num_reward", "threads",
+                    "schema_version"]
 
-COLUMNS = [
-    "trial_id", "suite", "profile", "dataset", "model", "method", "variant", "corruption",
-    "noise_type", "noise_ratio", "imbalance_ratio", "realized_noise", "seed", "epochs",
-    "test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "imagenet_acc", "dict_purity",
-    "zero_weight_ratio", "weight_auroc", "weight_purity", "clean_weight", "noisy_weight",
-    "many_acc", "medium_acc", "few_acc", "step_time_s", "step_time_iqr_s", "peak_mem_mb", "device",
-    "num_train", "num_reward", "status", "error", "wall_s", "started_at", "hparams",
-    # identity without the seed, and provenance: rows differing in any of these never share a cell
-    "config_id", "code_version", "torch_version", "torchvision_version", "ray_version", "threads",
-    # every other scalar a trial returned, as one JSON object; the schema's version
-    "extra", "schema_version",
-]
-assert sorted(COLUMNS) == sorted(NUMERIC + TEXT), "every column is a number or a text"
+
+def columns() -> list[str]:
+    """The header of results.csv: identity and settings, the stored metrics, run facts."""
+    return HEAD + metrics.stored() + TAIL
+
+
+def numeric() -> list[str]:
+    return NUMERIC_SETTINGS + metrics.stored()
+
+
+def text() -> list[str]:
+    return [c for c in columns() if c not in numeric()]
 
 
 class StoreError(Exception):

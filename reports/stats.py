@@ -8,21 +8,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import metrics
+
 #: fixed seed of every bootstrap (a fresh generator per call, so results do not depend on order)
 BOOTSTRAP_SEED = 0
 N_RESAMPLES = 9999
 CONFIDENCE = 0.95
 T_INTERVAL_MAX_N = 3
-
-#: metrics summarised per cell; the last two are per-trial ratios to softmax (cost)
-METRICS = [
-    "test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "imagenet_acc", "realized_noise", "dict_purity", "zero_weight_ratio", "weight_purity",
-    "weight_auroc", "clean_weight", "noisy_weight", "many_acc", "medium_acc", "few_acc",
-    "step_time_s", "peak_mem_mb", "step_time_ratio", "peak_mem_ratio", "wall_s",
-]
-#: metrics that are fractions in [0, 1], shown in percent
-PERCENT = {"test_acc", "best_acc", "raw_test_acc", "raw_best_acc", "imagenet_acc", "imagenet_acc", "realized_noise", "dict_purity", "zero_weight_ratio",
-           "weight_purity", "weight_auroc", "many_acc", "medium_acc", "few_acc"}
 
 #: what identifies one cell of results (one row of the tidy CSV)
 KEY = ["suite", "profile", "dataset", "model", "method", "variant", "label", "corruption",
@@ -64,14 +56,15 @@ def summarize(values) -> dict:
 
 
 def add_cost_ratios(df: pd.DataFrame) -> pd.DataFrame:
-    """step_time_ratio / peak_mem_ratio: each trial over the mean of the ok plain softmax trials
-    of the same (suite, profile, dataset, model) group (softmax variants such as the cost
-    suite's "fsr-floor" are not the baseline); NaN where the group has no softmax row."""
+    """The ratio metrics (reports.metrics, ``ratio_of``; step_time_ratio, peak_mem_ratio): each
+    trial over the mean of the ok plain softmax trials of the same (suite, profile, dataset,
+    model) group (softmax variants such as the cost suite's "fsr-floor" are not the baseline);
+    NaN where the group has no softmax row."""
     df = df.copy()
     group = ["suite", "profile", "dataset", "model"]
     plain = (df["method"] == "softmax") & df["variant"].fillna("").isin(["", "softmax"])
     ok = df[(df["status"] == "ok") & plain]
-    for col, ratio in (("step_time_s", "step_time_ratio"), ("peak_mem_mb", "peak_mem_ratio")):
+    for col, ratio in ((m.ratio_of, m.name) for m in metrics.METRICS if m.ratio_of):
         base = ok.groupby(group)[col].mean().rename("_base")
         merged = df[group].merge(base, left_on=group, right_index=True, how="left")["_base"]
         df[ratio] = df[col] / merged.to_numpy()
@@ -97,7 +90,7 @@ def add_reward_size(df: pd.DataFrame) -> pd.DataFrame:
 
 def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     """The tidy table: one row per cell (KEY), with n_trials / n_ok / n_failed / seeds and
-    METRIC_{n,mean,std,ci_low,ci_high} for every metric, sorted by KEY."""
+    METRIC_{n,mean,std,ci_low,ci_high} for every aggregated metric (reports.metrics), sorted by KEY."""
     rows = []
     for key, g in df.groupby(KEY, sort=True, dropna=False):
         ok = g[g["status"] == "ok"]
@@ -107,7 +100,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
                    seeds=" ".join(str(s) for s in sorted(seeds.unique())),
                    dup_seeds=" ".join(str(s) for s in sorted(seeds[seeds.duplicated()].unique())),
                    devices=";".join(sorted(d for d in ok["device"].unique() if d)))
-        for m in METRICS:
+        for m in metrics.aggregated():
             s = summarize(ok[m])
             row.update({f"{m}_{k}": v for k, v in s.items()})
         rows.append(row)

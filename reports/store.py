@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import NUMERIC, TEXT, StoreError, read_lines
+from .schema import StoreError, numeric, read_lines, text
 
 
 class ReportError(Exception):
@@ -54,9 +54,9 @@ def load_results(out_dir) -> pd.DataFrame:
           .drop_duplicates("trial_id", keep="last").sort_values("index")
           .drop(columns=["_ok", "index"]).reset_index(drop=True))
     df.attrs["rows_read"] = rows_read
-    for c in TEXT:
+    for c in text():
         df[c] = df[c].fillna("").astype(str).str.strip() if c in df else ""
-    for c in NUMERIC:
+    for c in numeric():
         df[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
     df["status"] = df["status"].str.lower().replace("", "failed")
     df.loc[df["noise_type"] == "", "noise_type"] = "none"

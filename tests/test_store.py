@@ -10,7 +10,7 @@ def test_rows_append_and_pandas_reads_them(tmp_path):
     store.append_row(tmp_path, {"trial_id": "a", "status": "ok", "test_acc": 0.5, "hparams": {"beta": 0.9}})
     store.append_row(tmp_path, {"trial_id": "b", "status": "failed", "error": "ValueError: x, y"})
     df = pd.read_csv(tmp_path / "results.csv")
-    assert list(df.columns) == store.COLUMNS
+    assert list(df.columns) == store.columns()
     assert df["trial_id"].tolist() == ["a", "b"] and df["test_acc"].isna().tolist() == [False, True]
     assert df.loc[0, "hparams"] == '{"beta": 0.9}' and df.loc[1, "error"] == "ValueError: x, y"
     assert store.finished_ids(tmp_path) == {"a"}  # failed trials are retried by --resume
@@ -32,15 +32,25 @@ def test_missing_store_has_no_rows(tmp_path):
 def test_a_store_with_another_header_is_refused_before_anything_runs(tmp_path, capsys):
     from bench import cli
 
-    old = [c for c in store.COLUMNS if c != "raw_test_acc"]   # a store of the previous version
+    old = [c for c in store.columns() if c != "raw_test_acc"]   # a store of the previous version
     (tmp_path / "results.csv").write_text(",".join(old) + "\n")
     assert "lacks raw_test_acc" in store.header_difference(tmp_path)
     assert cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "another version" in err[0]
     assert (tmp_path / "results.csv").read_text() == ",".join(old) + "\n"
-    (tmp_path / "results.csv").write_text(",".join(reversed(store.COLUMNS)) + "\n")
-    assert "column order" in store.header_difference(tmp_path)
+
+
+
+def test_a_store_with_the_same_columns_in_another_order_takes_rows_in_its_order(tmp_path):
+    """A header of the same version in another column order (the schema's order changed) is
+    appended to in the file's own order: every value lands under its own name."""
+    (tmp_path / "results.csv").write_text(",".join(reversed(store.columns())) + "\n")
+    assert store.header_difference(tmp_path) is None
+    store.append_row(tmp_path, {"trial_id": "a", "status": "ok", "test_acc": 0.5, "suite": "label_noise"})
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert list(df.columns) == list(reversed(store.columns()))
+    assert (df.loc[0, "trial_id"], df.loc[0, "test_acc"], df.loc[0, "suite"]) == ("a", 0.5, "label_noise")
 
 
 def test_a_second_sweep_on_the_same_store_is_refused_at_once(tmp_path, capsys):

@@ -1,0 +1,98 @@
+"""Every metric, declared once: its name, who produces it, how it is stored, aggregated and shown.
+
+The harness (bench.harness) takes the "epoch" metrics from a trial's last epoch line, the store
+(reports.schema) has a column per stored metric, the aggregate (reports.stats) summarises the
+"mean" ones per cell, and the report's tables (reports.tables) show each metric in the tables
+it names. Adding a metric is one ``declare(Metric(...))`` plus its computation: the harness's
+result, or a method's ``on_epoch_end`` dict (``source="epoch"``).
+
+It lives in ``reports`` because reports may import nothing above it; bench reads it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: the report's table kinds a metric may name in ``tables``
+TABLE_KINDS = ("grid", "diagnostics", "shots", "cost_ratio", "cost_absolute")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str                    # the column header or axis label
+    producer: str = "harness"     # "harness" (every trial) or "method" (only the methods that return it)
+    source: str = "result"        # "result": in the harness's final result; "epoch": the last epoch line's
+    aggregate: str | None = "mean"  # "mean": mean, std and 95% CI over seeds per cell; None: stored only
+    tables: tuple = ()            # TABLE_KINDS that show it
+    scale: float = 100.0          # shown as value * scale (fractions in %)
+    digits: int = 2
+    suffix: str = ""
+    ratio_of: str | None = None   # derived in the report: this metric of a trial over plain softmax's
+    grid_title: str = ""          # with "grid" in tables: the title of its own table per suite layout
+
+    @property
+    def stored(self) -> bool:
+        """A column of results.csv (derived ratios are computed by the report)."""
+        return self.ratio_of is None
+
+    def __post_init__(self):
+        if self.producer not in ("harness", "method") or self.source not in ("result", "epoch"):
+            raise ValueError(f"metric {self.name}: producer must be harness or method, source result or epoch")
+        if set(self.tables) - set(TABLE_KINDS):
+            raise ValueError(f"metric {self.name}: unknown table kinds {set(self.tables) - set(TABLE_KINDS)}")
+
+    def format(self, value: float) -> str:
+        return "—" if value is None or not math.isfinite(value) else f"{value * self.scale:.{self.digits}f}"
+
+
+METRICS: list[Metric] = [
+    Metric("test_acc", "test acc", tables=("grid",), grid_title="Test accuracy (%)"),
+    Metric("best_acc", "best test acc"),
+    Metric("raw_test_acc", "test acc without the EMA"),
+    Metric("raw_best_acc", "best test acc without the EMA"),
+    Metric("imagenet_acc", "ImageNet val acc", tables=("grid",), grid_title="ImageNet validation accuracy (%)"),
+    Metric("realized_noise", "realised noise"),
+    Metric("dict_purity", "dict purity", producer="method", source="epoch", tables=("diagnostics",)),
+    Metric("zero_weight_ratio", "zero-weight ratio", producer="method", tables=("diagnostics",)),
+    Metric("weight_purity", "weight purity", producer="method", tables=("diagnostics",)),
+    Metric("weight_auroc", "weight AUROC", producer="method", tables=("diagnostics",)),
+    Metric("clean_weight", "mean weight of clean samples", producer="method", scale=1.0, digits=4),
+    Metric("noisy_weight", "mean weight of noisy samples", producer="method", scale=1.0, digits=4),
+    Metric("many_acc", "many-shot", tables=("shots",)),
+    Metric("medium_acc", "medium-shot", tables=("shots",)),
+    Metric("few_acc", "few-shot", tables=("shots",)),
+    Metric("step_time_s", "step ms", tables=("cost_absolute",), scale=1000.0, digits=1),
+    Metric("step_time_iqr_s", "step time IQR (s)", aggregate=None, scale=1.0, digits=4),
+    Metric("peak_mem_mb", "peak MB", tables=("cost_absolute",), scale=1.0, digits=0),
+    Metric("step_time_ratio", "time", tables=("cost_ratio",), scale=1.0, suffix="×", ratio_of="step_time_s"),
+    Metric("peak_mem_ratio", "memory", tables=("cost_ratio",), scale=1.0, suffix="×", ratio_of="peak_mem_mb"),
+    Metric("wall_s", "wall time (s)", scale=1.0, digits=1),
+]
+
+
+def declare(metric: Metric) -> Metric:
+    """Add (or replace, by name) a metric; every later store, aggregate and report sees it."""
+    withdraw(metric.name)
+    METRICS.append(metric)
+    return metric
+
+
+def withdraw(name: str) -> None:
+    METRICS[:] = [m for m in METRICS if m.name != name]
+
+
+def get(name: str) -> Metric:
+    return next(m for m in METRICS if m.name == name)
+
+
+def stored() -> list[str]:
+    return [m.name for m in METRICS if m.stored]
+
+
+def aggregated() -> list[str]:
+    return [m.name for m in METRICS if m.aggregate == "mean"]
+
+
+def in_table(kind: str) -> list[Metric]:
+    return [m for m in METRICS if kind in m.tables]
