@@ -242,7 +242,7 @@ def cmd_report(args) -> int:
     if bad:
         raise UsageError(f"unknown format(s) {', '.join(bad)}; choose from md, tex, csv")
     try:
-        path = reports.build_report(args.out, formats=tuple(args.format))
+        path = reports.build_report(args.out, formats=tuple(args.format), suites=suites.report_declarations())
     except reports.ReportError as e:
         raise UsageError(str(e)) from None
     print(f"wrote {path}")

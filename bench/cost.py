@@ -30,7 +30,7 @@ import time
 
 from .compare import compare, format_table, main  # noqa: F401 (bench.cost's interface, re-exported)
 from .instruments import MemoryProbe
-from .stepper import (DATASET_SHAPES, DEFAULT_SHAPES, DEFAULTS, StepRunner, _config, _summary,  # noqa: F401
+from .stepper import (DEFAULTS, StepRunner, _config, _summary,  # noqa: F401
                       _timed, device_name, fsr_floor, make_runner)  # (re-exported)
 
 

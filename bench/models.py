@@ -159,6 +159,10 @@ MODELS = {
     "resnet50": lambda s, c: TorchvisionResNet(s, c, "resnet50"),
     "resnet18": lambda s, c: TorchvisionResNet(s, c, "resnet18"),
 }
+#: the input each network is meant for, where a cost run names neither a data set nor a shape
+#: (the small nets: MNIST-1D's 1 x 40; the CIFAR nets: 3 x 32 x 32; the ImageNet ones: 3 x 224 x 224)
+INPUT_SHAPES = {"small_cnn": (1, 40), "mlp": (1, 40), "resnet32": (3, 32, 32), "wrn28_10": (3, 32, 32),
+                "wrn28_2": (3, 32, 32), "resnet50": (3, 224, 224), "resnet18": (3, 224, 224)}
 
 
 def build_model(name: str, input_shape, num_classes: int) -> Classifier:

@@ -18,7 +18,8 @@ from methods import Context, StepInfo, get_method_class
 from methods.base import SGD
 
 from . import allocator
-from .stepper import DEFAULT_SHAPES, device_name
+from .models import INPUT_SHAPES
+from .stepper import device_name
 from .harness import make_batch, resolve_device, take_step
 from .instruments import StepTimer
 from .models import build_model
@@ -36,7 +37,7 @@ def overhead(model: str = "small_cnn", batch_size: int = 100, steps: int = 20, r
     (median over rounds of the per-round ratio; each round runs both, in alternating order)."""
     allocator.tune()
     dev = resolve_device(device)
-    shape = DEFAULT_SHAPES[model]
+    shape = INPUT_SHAPES[model]
     gen = torch.Generator().manual_seed(seed)
     n = 10 * batch_size
     x = torch.randn(n, *shape, generator=gen).to(dev)
@@ -141,9 +142,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
-    unknown = [m for m in args.models if m not in DEFAULT_SHAPES]
+    unknown = [m for m in args.models if m not in INPUT_SHAPES]
     if unknown:
-        print(f"python -m bench.overhead: unknown model {unknown[0]!r}; known: {', '.join(DEFAULT_SHAPES)}",
+        print(f"python -m bench.overhead: unknown model {unknown[0]!r}; known: {', '.join(INPUT_SHAPES)}",
               file=sys.stderr)
         return 2
     if args.threads:

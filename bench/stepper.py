@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from datasets.registry import SHAPES
 from methods import Batch, Context, StepInfo, get_method_class
 from methods import _precision as amp
 from methods.base import SGD
@@ -17,17 +18,7 @@ from methods._functional import eval_mode, frozen_bn_stats
 from . import allocator
 from .harness import resolve_device, use_channels_last
 from .instruments import StepTimer, device_name, summarize_steps as _summary  # noqa: F401 (re-exported)
-from .models import build_model
-
-# Input shapes by network when the config names none: the small nets take MNIST-1D (1 x 40),
-# the CIFAR nets 3 x 32 x 32.
-DEFAULT_SHAPES = {"small_cnn": (1, 40), "mlp": (1, 40), "resnet32": (3, 32, 32),
-                  "wrn28_10": (3, 32, 32), "wrn28_2": (3, 32, 32)}
-
-# (input_shape, num_classes) of the registered data sets, so a suite's config can name one
-# instead of giving both (nothing is loaded: the inputs are synthetic anyway).
-DATASET_SHAPES = {"mnist1d": ((1, 40), 10), "digits": ((1, 8, 8), 10),
-                  "cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100)}
+from .models import INPUT_SHAPES, build_model
 
 DEFAULTS = dict(
     model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
@@ -44,16 +35,16 @@ def _config(config: dict, strict: bool = True) -> dict:
         raise ValueError(f"bench.cost: unknown config key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
     if cfg["dataset"] is not None:
-        if cfg["dataset"] not in DATASET_SHAPES:
+        if cfg["dataset"] not in SHAPES:
             raise ValueError(f"bench.cost: no shape known for data set {cfg['dataset']!r}; "
-                             f"give input_shape and num_classes (known: {', '.join(DATASET_SHAPES)})")
-        shape, classes = DATASET_SHAPES[cfg["dataset"]]
+                             f"give input_shape and num_classes (known: {', '.join(SHAPES)})")
+        shape, classes = SHAPES[cfg["dataset"]]
         cfg["input_shape"] = cfg["input_shape"] or shape
         cfg["num_classes"] = cfg["num_classes"] or classes
     if cfg["input_shape"] is None:
-        if cfg["model"] not in DEFAULT_SHAPES:
+        if cfg["model"] not in INPUT_SHAPES:
             raise ValueError(f"bench.cost: give input_shape for model {cfg['model']!r}")
-        cfg["input_shape"] = DEFAULT_SHAPES[cfg["model"]]
+        cfg["input_shape"] = INPUT_SHAPES[cfg["model"]]
     cfg["num_classes"] = int(cfg["num_classes"] or 10)
     cfg["input_shape"] = tuple(int(s) for s in cfg["input_shape"])
     return cfg

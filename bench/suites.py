@@ -4,68 +4,23 @@ A trial is one plain, JSON-able config dict for ``bench.harness.train`` plus its
 ``trial_id`` hashes the sorted config without the execution-only keys, so reruns are
 idempotent and ``--resume`` can tell what is finished.
 
-Profiles: ``smoke`` (seconds, for tests), ``quick`` (minutes on a laptop CPU, the embedded
-data), ``paper`` (the paper's data, networks, schedules and hyper-parameters; a GPU).
+Each suite declares how the report shows it (``report``, a reports.layouts.SuiteReport); the
+profiles (smoke, quick, paper) and their shared settings are bench.profiles'.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 
-from methods.base import SGD
 from methods.fsr import PUSHERS
+from reports.layouts import SuiteReport
+
+from .profiles import BASE, CHECKPOINT_EVERY, PRECISION, PROFILES, SEEDS  # noqa: F401 (suites.X, as before)
 
 EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every",
                   "channels_last")
-PROFILES = ("smoke", "quick", "paper")
-
-# Settings shared by every suite of a profile, per setting ("noise", "long_tail" or "mixed").
-# quick: MNIST-1D with 4,000 training samples, where a 31-epoch run lets plain softmax fit the
-# noisy labels (its final accuracy falls well below its best), so re-weighting has room to help.
-# paper: the paper's and the reference scripts' protocols; the test set is evaluated on an EMA
-# (0.999) of the weights, as the reference code evaluates (rows keep the raw accuracy too).
-SGD_NOISE = dict(SGD)
-SGD_LT = dict(lr=0.1, momentum=0.9, weight_decay=2e-4, nesterov=False)
-LT_SCHEDULE = dict(name="step", warmup=5, milestones=[160, 180], factors=[0.01, 0.0001])
-QUICK_LT_SCHEDULE = dict(name="step", warmup=1, milestones=[16, 18], factors=[0.01, 0.0001])
-SMOKE_LT_SCHEDULE = dict(name="step", warmup=1, milestones=[1], factors=[0.01])
-BASE = {
-    ("smoke", "noise"): dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=100, train_limit=1000,
-                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=5),
-    ("quick", "noise"): dict(dataset="mnist1d", model="small_cnn", epochs=31, batch_size=100, train_limit=4000,
-                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=20),
-    # the clean sets of L2R / MWN: 1,000 images in all (MW-Net's num_meta)
-    ("paper", "noise"): dict(dataset="cifar10", model="wrn28_10", epochs=127, batch_size=100, train_limit=None,
-                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_total=1000,
-                             ema_decay=0.999),
-    ("smoke", "long_tail"): dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=128, train_limit=None,
-                                 optim=SGD_LT, schedule=SMOKE_LT_SCHEDULE, reward_per_class=5),
-    ("quick", "long_tail"): dict(dataset="mnist1d", model="small_cnn", epochs=20, batch_size=128, train_limit=None,
-                                 optim=SGD_LT, schedule=QUICK_LT_SCHEDULE, reward_per_class=10),
-    # 10 clean images per class (the paper's long-tail table footnote)
-    ("paper", "long_tail"): dict(dataset="cifar10", model="resnet32", epochs=200, batch_size=128, train_limit=None,
-                                 optim=SGD_LT, schedule=LT_SCHEDULE, reward_per_class=10, ema_decay=0.999),
-    # WebVision (Table 5; run_fsr_webvision.sh): ResNet-50 from scratch, B = 16, 31 epochs of the
-    # cosine schedule with restarts (1 + 2 + 4 + 8 + 16; the script's 123,300 steps of 16 on
-    # ~66k images), weight decay 1e-4; smoke and quick: the small CNN on the user's folder
-    ("smoke", "webvision"): dict(dataset="webvision", model="small_cnn", epochs=2, batch_size=16, train_limit=None,
-                                 optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=0),
-    ("quick", "webvision"): dict(dataset="webvision", model="small_cnn", epochs=15, batch_size=64, train_limit=None,
-                                 optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=0),
-    ("paper", "webvision"): dict(dataset="webvision", model="resnet50", epochs=31, batch_size=16, train_limit=None,
-                                 optim=dict(SGD_NOISE, weight_decay=1e-4), schedule=dict(name="cosine_restarts"),
-                                 reward_per_class=0, ema_decay=0.999),
-}
-# long tail + noise (paper Table 7), the reference script run_fsr_cifar_longtail_noise.sh: the
-# long-tail protocol (ResNet-32, 200 epochs, B = 128, x0.01 at 160 and 180), no clean reward set
-BASE.update({(p, "mixed"): {**BASE[(p, "long_tail")], "reward_per_class": 0} for p in PROFILES})
-SEEDS = {"smoke": 1, "quick": 3, "paper": 3}
-# a trial saves its state every N epochs (0: never), so that a killed sweep's --resume continues it
-CHECKPOINT_EVERY = {"smoke": 0, "quick": 5, "paper": 1}
-# numeric precision of the steps (methods._precision): "auto" is bf16 on a CUDA GPU that has it,
-# fp32 elsewhere; a trial's config names it only where it is not fp32 (ids of fp32 trials unchanged)
-PRECISION = {"smoke": "fp32", "quick": "fp32", "paper": "auto"}
 
 
 @dataclass(frozen=True)
@@ -74,17 +29,27 @@ class Entry:
 
     A hyper-parameter or setting given as ``{"smoke": a, "quick": b, "paper": c}`` takes the
     profile's value; ``settings`` override the profile's trial settings (e.g. reward_per_class);
-    ``profiles`` limits the entry to some profiles."""
+    ``profiles`` limits the entry to some profiles; ``paper`` names the paper's row it is
+    compared with (default: a method's own row is the paper's row of that method)."""
 
     method: str
     hparams: dict = field(default_factory=dict)
     variant: str = ""
     settings: dict = field(default_factory=dict)
     profiles: tuple = PROFILES
+    paper: str | None = None
 
     @property
     def label(self) -> str:
         return self.variant or self.method
+
+    @property
+    def paper_row(self) -> str | None:
+        return self.paper or (PAPER_ROWS.get(self.method) if self.label == self.method else None)
+
+
+#: the paper's row of each method's own entry (reports.paper.PUBLISHED's method names)
+PAPER_ROWS = {"softmax": "SoftMax", "cb": "CB-Best", "l2r": "L2R", "mwn": "MWN", "fsr": "FSR", "fsr_df": "FSR-DF"}
 
 
 @dataclass
@@ -97,9 +62,18 @@ class Suite:
     overrides: dict = field(default_factory=dict)   # {profile: {key: value}} on top of BASE
     task: str = "train"                # "train" (bench.harness) or "cost" (bench.cost)
     datasets: dict = field(default_factory=dict)    # {profile: [names]}: several data sets (default: BASE's)
+    report: SuiteReport | None = None  # its tables and plots (reports.layouts); rows and paper rows: the entries'
 
     def methods(self) -> list[str]:
         return sorted({e.method for e in self.entries})
+
+    def declaration(self) -> SuiteReport:
+        """How the report shows this suite: its ``report`` with the entries' labels as rows, in
+        order, and the paper's row of each."""
+        base = self.report or SuiteReport(title=self.name)
+        rows = tuple(dict.fromkeys(e.label for e in self.entries))
+        paper = {e.label: e.paper_row for e in self.entries if e.paper_row}
+        return dataclasses.replace(base, rows=rows, paper_rows=paper)
 
     def settings(self, profile: str) -> dict:
         return {**BASE[(profile, self.setting)], "task": self.task, **self.overrides.get(profile, {})}
@@ -109,8 +83,8 @@ def _by_profile(value, profile):
     return value[profile] if isinstance(value, dict) and set(value) <= set(PROFILES) and value else value
 
 
-def _e(method, variant="", settings=None, profiles=PROFILES, **hparams) -> Entry:
-    return Entry(method, hparams, variant, settings or {}, profiles)
+def _e(method, variant="", settings=None, profiles=PROFILES, paper=None, **hparams) -> Entry:
+    return Entry(method, hparams, variant, settings or {}, profiles, paper)
 
 
 # FSR's dictionary is exactly Table 4's |R| in the paper profile; on the small data sets of smoke
@@ -149,7 +123,8 @@ MWN_NOISE = dict(normalize={"smoke": True, "quick": True, "paper": False})
 # weight decay 5e-4 for the weighting net; weights normalised in the virtual and the real step).
 MWN_LT = dict(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4, wnet_nesterov=True, normalize=True)
 NOISE_METHODS = [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn", **MWN_NOISE), _e("fsr", **FSR_NOISE)]
-CB_SWEEP = [_e("cb", f"cb-{loss}-{beta}", loss=loss, beta=beta,
+# the paper's CB-Best: its best CB variant and beta per setting
+CB_SWEEP = [_e("cb", f"cb-{loss}-{beta}", loss=loss, beta=beta, paper="CB-Best",
                profiles=PROFILES if (loss, beta) == ("softmax", 0.9999) else ("quick", "paper"))
             for loss in ("softmax", "sigmoid", "focal") for beta in (0.9, 0.99, 0.999, 0.9999)]
 REWARD_SIZES = (1, 5, 10, 20, 50)   # clean samples per class (L2R) = dictionary size per class (FSR)
@@ -182,33 +157,42 @@ COST_MODELS = {"smoke": [("small_cnn", "mnist1d")], "quick": [("small_cnn", "mni
                "paper": [("resnet32", "cifar10"), ("wrn28_10", "cifar10")]}
 
 BOTH_CIFARS = {"paper": ["cifar10", "cifar100"]}
+NOISE_REPORT = lambda title, paper_table: SuiteReport(title, "noise_ratio", plots=("accuracy_vs_noise",),
+                                                      paper_tables=(paper_table,))
 SUITES: dict[str, Suite] = {s.name: s for s in [
     Suite("label_noise", "uniform label noise 0 / 0.2 / 0.4 / 0.8 (paper Tables 1-2)", "noise",
-          ["uniform:0", "uniform:0.2", "uniform:0.4", "uniform:0.8"], NOISE_METHODS, datasets=BOTH_CIFARS),
+          ["uniform:0", "uniform:0.2", "uniform:0.4", "uniform:0.8"], NOISE_METHODS, datasets=BOTH_CIFARS,
+          report=NOISE_REPORT("Label noise", "uniform noise table")),
     Suite("asym_noise", "asymmetric label noise 0.2 / 0.4 (paper Table 3)", "noise",
-          ["asym:0.2", "asym:0.4"], NOISE_METHODS, datasets=BOTH_CIFARS),
+          ["asym:0.2", "asym:0.4"], NOISE_METHODS, datasets=BOTH_CIFARS,
+          report=NOISE_REPORT("Asymmetric label noise", "asymmetric noise table")),
     Suite("long_tail", "long-tailed imbalance 200 / 50 / 10 (paper Table 6)", "long_tail",
           ["lt:200", "lt:50", "lt:10"],
           [_e("softmax"), *CB_SWEEP, _e("l2r"), _e("mwn", **MWN_LT), _e("fsr", **FSR_LT),
-           _e("fsr_df", warmup_epochs="lr_decay", **SMALL_CAP)], datasets=BOTH_CIFARS),
+           _e("fsr_df", warmup_epochs="lr_decay", **SMALL_CAP)], datasets=BOTH_CIFARS,
+          report=SuiteReport("Long tail", "imbalance", plots=("shots",), paper_tables=("long-tail table",))),
     Suite("mixed", "long tail 1 / 10 / 50 / 200 with uniform noise 0.2 / 0.4 (paper Table 7)", "mixed",
           [f"lt:{imb}+uniform:{r}" if imb > 1 else f"uniform:{r}" for r in (0.2, 0.4) for imb in (1, 10, 50, 200)],
-          [_e("softmax", label_smoothing=0.1), _e("fsr", **FSR_MIXED)]),
+          [_e("softmax", label_smoothing=0.1), _e("fsr", **FSR_MIXED)],
+          report=SuiteReport("Mixed long tail and label noise", "imbalance_by_noise", paper_tables=("mixed table",))),
     Suite("cost", "per-step time and peak memory of every method per network (paper Figure 4 left)", "noise",
           ["clean"], [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn"), _e("fsr"),
                       # FSR's floor: a plain step plus one no-grad forward of q + B = 200 + 100
                       # samples on batch statistics (its reward batch joined to the un-mixed batch)
                       _e("softmax", "fsr-floor", settings={"extra_forward": 300, "extra_forward_bn": "batch"})],
-          task="cost",
+          task="cost", report=SuiteReport("Cost (paper Figure 4)", tables=("cost",), plots=("cost",)),
           overrides={p: {"steps": {"smoke": 5, "quick": 15, "paper": 30}[p], "warmup": 3} for p in PROFILES}),
     Suite("pusher", "FSR's pusher functions for the dictionary (paper Figure 5 right)", "noise",
           ["uniform:0.2", "uniform:0.4"],
           [_e("softmax"), *[_e("fsr", f"fsr-{p}", pusher=p, **FSR_NOISE) for p in PUSHERS],
-           *[_e("fsr", f"fsr-meta_margin-{m}", margin=m, **FSR_NOISE) for m in ("hard_label", "same_batch")]]),
+           *[_e("fsr", f"fsr-meta_margin-{m}", margin=m, **FSR_NOISE) for m in ("hard_label", "same_batch")]],
+          report=SuiteReport("Pusher ablation (paper Figure 5 right)")),
     Suite("ablation", "MixUp x momentum re-labelling at 20% uniform noise (paper Figure 6)", "noise",
           ["uniform:0.2"],
           [_e("softmax"), _e("fsr", **FSR_NOISE), _e("fsr", "fsr-no_mixup", **FSR_NOISE, mixup=False),
-           _e("fsr", "fsr-no_relabel", **FSR_NOISE, relabel=False), _e("fsr", "fsr-raw", **FSR_NOISE, **RAW)]),
+           _e("fsr", "fsr-no_relabel", **FSR_NOISE, relabel=False), _e("fsr", "fsr-raw", **FSR_NOISE, **RAW)],
+          report=SuiteReport("MixUp and momentum re-labelling (paper Figure 6)",
+                             paper_tables=("uniform noise table", "ablation"))),
     Suite("reward_size", "L2R clean reward-set size vs FSR and FSR-Raw dictionary size (paper Figure 7)", "noise",
           ["uniform:0.4"],
           [_e("softmax", "softmax", settings={"reward_per_class": max(REWARD_SIZES)})]
@@ -216,15 +200,18 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
           + [_e("fsr", f"{name}-R{k}", settings={"reward_per_class": k},
                 **{**FSR_NOISE, **extra, "dictionary_size": 10 * k, "dictionary_max_fraction": 1.0})
              for name, extra in (("fsr", {}), ("fsr-raw", RAW)) for k in REWARD_SIZES],
-          overrides={"paper": {"reward_total": None}}),
+          overrides={"paper": {"reward_total": None}}, report=SuiteReport("Reward set size (paper Figure 7)", "reward_size")),
     Suite("sensitivity", "FSR's hyper-parameters one at a time around the defaults (paper Table 4 bottom)", "noise",
-          ["uniform:0.4"], _sensitivity_entries(), datasets={"paper": ["cifar100"]}),
+          ["uniform:0.4"], _sensitivity_entries(), datasets={"paper": ["cifar100"]},
+          report=SuiteReport("Hyper-parameter sensitivity (paper Table 4 bottom)", paper_tables=("uniform noise table",))),
     Suite("webvision", "WebVision's first 50 classes, real web label noise (paper Table 5)", "webvision",
-          ["clean"], [_e("softmax"), _e("fsr", **FSR_WEBVISION)]),
+          ["clean"], [_e("softmax"), _e("fsr", **FSR_WEBVISION)],
+          report=SuiteReport("WebVision (paper Table 5)", paper_tables=("webvision table",))),
     Suite("meta_layers", "layers that take the look-ahead, FSR and L2R (paper Figure 4 right)", "noise",
           ["uniform:0.4"],
           [_e("softmax")] + [_e("fsr", f"fsr-{m}", meta_layers=m, **FSR_NOISE) for m in ("fc", 2, 4, "all")]
-          + [_e("l2r", f"l2r-{m}", meta_layers=m) for m in ("fc", 2, 4, "all")]),
+          + [_e("l2r", f"l2r-{m}", meta_layers=m) for m in ("fc", 2, 4, "all")],
+          report=SuiteReport("Meta layers (paper Figure 4 right)", tables=("grid", "shots", "diagnostics", "cost"))),
 ]}
 
 
@@ -274,3 +261,8 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
                     cfg["trial_id"] = trial_id(cfg)
                     trials.append(cfg)
     return trials
+
+
+def report_declarations() -> dict[str, SuiteReport]:
+    """Every suite's report declaration, in the suites' order (for reports.build_report)."""
+    return {name: suite.declaration() for name, suite in SUITES.items()}

@@ -7,8 +7,10 @@ import pandas as pd
 
 from . import plots as _plots
 from . import stats, tables
+from .costs import cost_tables
+from .layouts import SuiteReport, generic
+from .render import DASH, Table, tex_escape
 from .store import ReportError, load_results
-from .tables import DASH, SUITE_TITLES, Table
 
 FORMATS = ("md", "tex", "csv")
 _PLOT_TITLES = {
@@ -18,8 +20,8 @@ _PLOT_TITLES = {
     "cost": "Cost relative to softmax (paper Figure 4)",
     "shots": "Long tail: many / medium / few-shot accuracy",
 }
-_SUITE_PLOTS = {"label_noise": ["accuracy_vs_noise"], "asym_noise": ["accuracy_vs_noise"],
-                "long_tail": ["shots"], "cost": ["cost"]}
+_TABLES = {"grid": tables.grid_tables, "shots": tables.shots_table, "diagnostics": tables.diagnostics_table,
+           "cost": cost_tables}
 
 
 def prepare(out_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -29,33 +31,28 @@ def prepare(out_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     return df, stats.aggregate(df)
 
 
-def _sections(df: pd.DataFrame, agg: pd.DataFrame, plot_paths: dict):
+def declarations(agg: pd.DataFrame, suites: dict | None) -> dict[str, SuiteReport]:
+    """Each suite present, in the declarations' order (then the undeclared ones, by name, each
+    with the generic report)."""
+    suites = suites or {}
+    present = set(agg["suite"])
+    return {**{s: r for s, r in suites.items() if s in present},
+            **{s: generic(s) for s in sorted(present - set(suites))}}
+
+
+def _sections(df: pd.DataFrame, agg: pd.DataFrame, plot_paths: dict, suites: dict):
     """[(section title, [Table | str], [(caption, relative png path)])] per suite present."""
     out = []
-    shared = {k: v for k, v in plot_paths.items() if k in ("purity_vs_accuracy", "zero_weight_vs_noise")}
-    for suite in tables.suite_order(set(agg["suite"])):
+    for suite, report in suites.items():
         t = df[df["suite"] == suite]
         n_ok, n_failed = int((t["status"] == "ok").sum()), int((t["status"] != "ok").sum())
         items: list = [f"Trials: {n_ok} ok, {n_failed} failed."]
-        if suite == "cost":
-            items += tables.cost_tables(agg, suite)
-        else:
-            grids = tables.grids_for_suite(agg, suite)
-            items += [tables.accuracy_table(g) for g in grids]
-            items += [tables.accuracy_table(g, ci=True) for g in grids]
-            items += [tables.accuracy_table(g, metric="imagenet_acc", title_prefix="ImageNet validation accuracy (%)")
-                      for g in grids if any(r["imagenet_acc_n"] > 0 for r in g.cells.values())]
-            items += tables.shots_table(agg, suite)
-            items += tables.diagnostics_table(agg, suite)
-            if suite == "meta_layers":
-                items += tables.cost_tables(agg, suite)
-        figs = []
-        for kind in _SUITE_PLOTS.get(suite, []):
-            for p in plot_paths.get(kind, []):
-                if kind != "accuracy_vs_noise" or f"_{suite.replace('_', '-')}-" in p:
-                    figs.append((_PLOT_TITLES[kind], p))
-        out.append((SUITE_TITLES.get(suite, suite), items, figs))
-    diag = [(_PLOT_TITLES[k], p) for k, ps in shared.items() for p in ps]
+        for kind in report.tables:
+            items += _TABLES[kind](agg, suite, report)
+        figs = [(_PLOT_TITLES[kind], p) for kind in report.plots for p in plot_paths.get(kind, {}).get(suite, [])]
+        out.append((report.title, items, figs))
+    diag = [(_PLOT_TITLES[k], p) for k in ("purity_vs_accuracy", "zero_weight_vs_noise")
+            for p in plot_paths.get(k, {}).get(None, [])]
     if diag:
         out.append(("Re-weighting diagnostics across suites", [], diag))
     return out
@@ -106,7 +103,7 @@ def _markdown(df, agg, sections, failed) -> str:
 
 
 def _latex(df, agg, sections, failed) -> str:
-    esc = tables.tex_escape
+    esc = tex_escape
     lines = [r"\documentclass{article}", r"\usepackage[margin=2cm]{geometry}", r"\usepackage{booktabs}",
              r"\usepackage{graphicx}", r"\usepackage[T1]{fontenc}", r"\begin{document}",
              r"\section*{reweight-bench report}", esc(_counts_line(df)), ""]
@@ -132,8 +129,12 @@ def _latex(df, agg, sections, failed) -> str:
     return "\n".join(lines)
 
 
-def build_report(out_dir, formats=("md",), plots: bool = True) -> Path:
+def build_report(out_dir, formats=("md",), plots: bool = True, suites: dict | None = None) -> Path:
     """Write DIR/report/ from DIR/results.csv; returns the path of report.md.
+
+    suites: {suite name: reports.layouts.SuiteReport}, the suites' declarations (bench.suites
+    hands in its own, ``bench.suites.reports()``); a suite in the store without one gets the
+    generic report (one column per corruption), after the declared ones.
 
     formats: any of "md" (always written), "tex" (report.tex, booktabs) and "csv" (summary.csv,
     the tidy aggregate: one row per suite/profile/dataset/model/method/variant/corruption with
@@ -147,8 +148,9 @@ def build_report(out_dir, formats=("md",), plots: bool = True) -> Path:
     df, agg = prepare(out_dir)
     folder = Path(out_dir) / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    plot_paths = _plots.all_plots(df, agg, folder / "plots") if plots else {}
-    sections = _sections(df, agg, plot_paths)
+    suites = declarations(agg, suites)
+    plot_paths = _plots.all_plots(df, agg, folder / "plots", suites) if plots else {}
+    sections = _sections(df, agg, plot_paths, suites)
     failed = _failed_table(df)
     md = folder / "report.md"
     md.write_text(_markdown(df, agg, sections, failed), encoding="utf-8")

@@ -10,7 +10,6 @@ It lives in ``reports`` because reports may import nothing above it; bench reads
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 #: the report's table kinds a metric may name in ``tables``
@@ -41,9 +40,6 @@ class Metric:
             raise ValueError(f"metric {self.name}: producer must be harness or method, source result or epoch")
         if set(self.tables) - set(TABLE_KINDS):
             raise ValueError(f"metric {self.name}: unknown table kinds {set(self.tables) - set(TABLE_KINDS)}")
-
-    def format(self, value: float) -> str:
-        return "—" if value is None or not math.isfinite(value) else f"{value * self.scale:.{self.digits}f}"
 
 
 METRICS: list[Metric] = [

@@ -87,24 +87,6 @@ PUBLISHED_COST = {
     "L2R": {"step_time": (319, 443), "peak_mem": (54, 270)},
 }
 
-#: which of the paper's rows a method/variant of ours corresponds to
-def paper_method(method: str, variant: str, suite: str) -> str | None:
-    m, v = method.lower(), (variant or "").lower()
-    if m == "softmax" and v in ("", "softmax"):
-        return "SoftMax"
-    if m == "cb":
-        return "CB-Best"   # the paper's best CB variant and beta per setting
-    if m == "l2r" and v in ("", "l2r"):
-        return "L2R"
-    if m == "mwn" and v in ("", "mwn"):
-        return "MWN"
-    if m == "fsr" and v in ("", "fsr"):
-        return "FSR"
-    if m == "fsr_df" and v in ("", "fsr_df", "fsr-df") or m == "fsr" and v in ("fsr-df", "fsr_df"):
-        return "FSR-DF"
-    return None
-
-
 def lookup(dataset, model, noise_type, noise_ratio, imbalance_ratio, method, metric="test_acc",
            sources=None):
     """The published entry for this setting, preferring an exact network match; or None."""

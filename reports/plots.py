@@ -13,7 +13,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .tables import METHOD_ORDER, fmt_ratio  # noqa: E402
+from . import metrics  # noqa: E402
+from .layouts import SuiteReport  # noqa: E402
+from .render import fmt_ratio  # noqa: E402
+from .tables import row_rank  # noqa: E402
 
 _META = {"Software": None}  # no version stamp: the same data gives the same bytes
 
@@ -22,11 +25,20 @@ def _slug(*parts) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", "_".join(str(p) for p in parts)).strip("-").lower()
 
 
-def _order(labels_methods) -> list[str]:
-    def rank(lm):
-        label, method = lm
-        return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER), method, label)
-    return [l for l, _ in sorted(set(labels_methods), key=rank)]
+def _order(t: pd.DataFrame, report: SuiteReport | None) -> list[str]:
+    """The labels of ``t`` in the suite's row order (by method and label without a declaration)."""
+    report = report or SuiteReport(title="")
+    ranks = {}
+    for _, r in t.iterrows():
+        ranks.setdefault(r["label"], (row_rank(report, r), r["label"]))
+    return sorted(ranks, key=ranks.get)
+
+
+def _finish(fig, folder: Path, name: str, title: str) -> str:
+    """A figure of panels: its title over them, laid out, saved."""
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, folder, name)
 
 
 def _save(fig, folder: Path, name: str) -> str:
@@ -48,19 +60,18 @@ def _style():
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
 
 
-def accuracy_vs_noise(agg: pd.DataFrame, folder: Path) -> list[str]:
+def accuracy_vs_noise(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteReport) -> list[str]:
     """Test accuracy vs noise ratio per method, mean line with the 95% CI band."""
     out = []
-    sub = agg[agg["suite"].isin(["label_noise", "asym_noise"]) & (agg["imbalance_ratio"] == 1)
-              & (agg["test_acc_n"] > 0)]
-    for (suite, profile, dataset, model), g in sub.groupby(["suite", "profile", "dataset", "model"], sort=True):
+    sub = agg[(agg["suite"] == suite) & (agg["imbalance_ratio"] == 1) & (agg["test_acc_n"] > 0)]
+    for (profile, dataset, model), g in sub.groupby(["profile", "dataset", "model"], sort=True):
         for fam in sorted(set(g["noise_type"]) - {"none"}) or ["none"]:
             t = g[g["noise_type"].isin([fam, "none"])]
             if t["noise_ratio"].nunique() < 2:
                 continue
             _style()
             fig, ax = plt.subplots(figsize=(6.4, 4.2))
-            labels = _order(zip(t["label"], t["method"]))
+            labels = _order(t, report)
             colors = dict(zip(labels, sns.color_palette("colorblind", len(labels))))
             for label in labels:
                 d = t[t["label"] == label].sort_values("noise_ratio")
@@ -111,7 +122,7 @@ def zero_weight_vs_noise(df: pd.DataFrame, folder: Path) -> list[str]:
     t = t.assign(zw=100 * t["zero_weight_ratio"], rn=100 * t["realized_noise"])
     fig, ax = plt.subplots(figsize=(5.6, 4.6))
     sns.scatterplot(data=t, x="rn", y="zw", hue="label", style="suite", s=70, ax=ax,
-                    hue_order=_order(zip(t["label"], t["method"])), style_order=sorted(set(t["suite"])))
+                    hue_order=_order(t, None), style_order=sorted(set(t["suite"])))
     top = max(float(t["zw"].max()), float(t["rn"].max()), 1.0) * 1.08
     ax.plot([0, top], [0, top], ls="--", color="grey", lw=1, label="y = x")
     ax.set_xlim(-1, top)
@@ -124,17 +135,17 @@ def zero_weight_vs_noise(df: pd.DataFrame, folder: Path) -> list[str]:
     return [_save(fig, folder, "zero_weight_vs_noise.png")]
 
 
-def cost_bars(agg: pd.DataFrame, folder: Path) -> list[str]:
+def cost_bars(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteReport) -> list[str]:
     """Step time and peak memory as ratios to softmax, bars per method, hue per model."""
     out = []
-    sub = agg[(agg["suite"] == "cost") & (agg["step_time_ratio_n"] > 0)]
+    ratios = metrics.in_table("cost_ratio")
+    sub = agg[(agg["suite"] == suite) & (agg[f"{ratios[0].name}_n"] > 0)]
     for (profile, dataset), g in sub.groupby(["profile", "dataset"], sort=True):
         _style()
-        order = _order(zip(g["label"], g["method"]))
+        order = _order(g, report)
         models = sorted(set(g["model"]))
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-        for ax, metric, name in ((axes[0], "step_time_ratio", "step time"),
-                                 (axes[1], "peak_mem_ratio", "peak memory")):
+        fig, axes = plt.subplots(1, len(ratios), figsize=(5 * len(ratios), 4.2), squeeze=False)
+        for ax, metric, name in zip(axes[0], [m.name for m in ratios], [m.label for m in ratios]):
             d = g[g[f"{metric}_n"] > 0]
             width = 0.8 / max(len(models), 1)
             colors = sns.color_palette("colorblind", len(models))
@@ -157,57 +168,58 @@ def cost_bars(agg: pd.DataFrame, folder: Path) -> list[str]:
             ax.set_ylabel(f"{name} / softmax (×)")
             ax.set_title(f"{name} relative to softmax", fontsize=10)
             ax.legend(title="model", fontsize=8, title_fontsize=9)
-        fig.suptitle(f"Cost (paper Figure 4 form): {dataset} / {profile} — dashed: softmax = 1, "
-                     "whiskers: 95% CI", fontsize=10)
-        fig.tight_layout()
-        out.append(_save(fig, folder, f"cost_{_slug(profile, dataset)}.png"))
+        out.append(_finish(fig, folder, f"cost_{_slug(suite, profile, dataset)}.png",
+                           f"Cost (paper Figure 4 form): {dataset} / {profile} — dashed: softmax = 1, whiskers: 95% CI"))
     return out
 
 
-def shot_accuracy(agg: pd.DataFrame, folder: Path) -> list[str]:
+def shot_accuracy(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteReport) -> list[str]:
     """Long tail: many / medium / few-shot accuracy per method, one panel per imbalance ratio."""
     out = []
-    sub = agg[(agg["suite"] == "long_tail") & ((agg["many_acc_n"] > 0) | (agg["few_acc_n"] > 0))]
+    shots = [(m.name, m.label.removesuffix("-shot")) for m in metrics.in_table("shots")]
+    sub = agg[(agg["suite"] == suite) & pd.concat([agg[f"{m}_n"] > 0 for m, _ in shots], axis=1).any(axis=1)]
     for (profile, dataset, model), g in sub.groupby(["profile", "dataset", "model"], sort=True):
         _style()
         rows = []
         for _, r in g.iterrows():
-            for m, name in (("many_acc", "many"), ("medium_acc", "medium"), ("few_acc", "few")):
+            for m, name in shots:
                 if r[f"{m}_n"] > 0:
-                    rows.append(dict(label=r["label"], method=r["method"], shots=name,
+                    rows.append(dict(label=r["label"], method=r["method"], variant=r["variant"], shots=name,
                                      acc=100 * r[f"{m}_mean"],
                                      imb=f"imbalance {fmt_ratio(r['imbalance_ratio'])}"
                                          + ("" if r["noise_type"] == "none" else f", {r['corruption']}")))
         d = pd.DataFrame(rows)
         panels = sorted(set(d["imb"]), key=lambda s: -float(s.split()[1].rstrip(",")))
-        order = _order(zip(d["label"], d["method"]))
+        order = _order(d, report)
         fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), sharey=True, squeeze=False)
         for ax, p in zip(axes[0], panels):
-            sns.barplot(data=d[d["imb"] == p], x="shots", y="acc", hue="label", order=["many", "medium", "few"],
+            sns.barplot(data=d[d["imb"] == p], x="shots", y="acc", hue="label", order=[n for _, n in shots],
                         hue_order=order, ax=ax, errorbar=None)
             ax.set_title(p, fontsize=10)
-            for x, shots in enumerate(("many", "medium", "few")):
-                if d[(d["imb"] == p) & (d["shots"] == shots)].empty:
+            for x, (_, name) in enumerate(shots):
+                if d[(d["imb"] == p) & (d["shots"] == name)].empty:
                     ax.text(x, 2, "no such\nclasses", ha="center", va="bottom", fontsize=8, color="grey")
             ax.set_xlabel("classes by training-set size")
             ax.set_ylabel("test accuracy (%)")
             ax.legend(title="method", fontsize=8, title_fontsize=9)
-        fig.suptitle(f"Long tail, accuracy by class frequency: {dataset} / {model} / {profile} "
-                     "(many > 100, medium 20-100, few < 20 samples)", fontsize=10)
-        fig.tight_layout()
-        out.append(_save(fig, folder, f"shots_{_slug(profile, dataset, model)}.png"))
+        out.append(_finish(fig, folder, f"shots_{_slug(suite, profile, dataset, model)}.png",
+                           f"Long tail, accuracy by class frequency: {dataset} / {model} / {profile} "
+                           "(many > 100, medium 20-100, few < 20 samples)"))
     return out
 
 
-def all_plots(df: pd.DataFrame, agg: pd.DataFrame, folder: Path) -> dict[str, list[str]]:
-    """Every plot whose data exists: {kind: [relative paths]}."""
+_PER_SUITE = {"accuracy_vs_noise": accuracy_vs_noise, "cost": cost_bars, "shots": shot_accuracy}
+
+
+def all_plots(df: pd.DataFrame, agg: pd.DataFrame, folder: Path, suites: dict) -> dict[str, dict]:
+    """Every plot whose data exists: {kind: {suite (None: across suites): [relative paths]}};
+    each suite gets the plots its declaration lists (``suites``: name -> SuiteReport)."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
-    return {
-        "accuracy_vs_noise": accuracy_vs_noise(agg, folder),
-        "purity_vs_accuracy": purity_vs_accuracy(df, folder),
-        "zero_weight_vs_noise": zero_weight_vs_noise(df, folder),
-        "cost": cost_bars(agg, folder),
-        "shots": shot_accuracy(agg, folder),
-    }
+    out = {"purity_vs_accuracy": {None: purity_vs_accuracy(df, folder)},
+           "zero_weight_vs_noise": {None: zero_weight_vs_noise(df, folder)}}
+    for suite, report in suites.items():
+        for kind in report.plots:
+            out.setdefault(kind, {})[suite] = _PER_SUITE[kind](agg, folder, suite, report)
+    return out

@@ -55,6 +55,15 @@ def summarize(values) -> dict:
     return out
 
 
+#: the method every ratio is taken over, and whose memorisation the regime note reads
+BASELINE = "softmax"
+
+
+def is_baseline(r) -> bool:
+    """Plain softmax: the method's own row (its variants, e.g. the cost suite's fsr-floor, are not)."""
+    return r["method"] == BASELINE and (r["variant"] or "") in ("", BASELINE)
+
+
 def add_cost_ratios(df: pd.DataFrame) -> pd.DataFrame:
     """The ratio metrics (reports.metrics, ``ratio_of``; step_time_ratio, peak_mem_ratio): each
     trial over the mean of the ok plain softmax trials of the same (suite, profile, dataset,
@@ -62,7 +71,7 @@ def add_cost_ratios(df: pd.DataFrame) -> pd.DataFrame:
     NaN where the group has no softmax row."""
     df = df.copy()
     group = ["suite", "profile", "dataset", "model"]
-    plain = (df["method"] == "softmax") & df["variant"].fillna("").isin(["", "softmax"])
+    plain = (df["method"] == BASELINE) & df["variant"].fillna("").isin(["", BASELINE])
     ok = df[(df["status"] == "ok") & plain]
     for col, ratio in ((m.ratio_of, m.name) for m in metrics.METRICS if m.ratio_of):
         base = ok.groupby(group)[col].mean().rename("_base")

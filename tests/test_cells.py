@@ -9,6 +9,8 @@ import pytest
 
 import reports
 from bench import runner, store, suites
+
+DECLARED = suites.report_declarations()
 from reports.stats import summarize
 
 
@@ -35,7 +37,7 @@ def test_unlike_hyper_parameters_never_share_a_cell(tmp_path):
     assert len(agg) == 2 and (agg["test_acc_n"] == 1).all()
     labels = sorted(agg["label"])
     assert all(lab.startswith("fsr [cfg ") for lab in labels) and labels[0] != labels[1]
-    md = reports.build_report(tmp_path).read_text()
+    md = reports.build_report(tmp_path, suites=DECLARED).read_text()
     assert "n=2" not in md and "63.87" not in md
 
 
@@ -69,7 +71,7 @@ def test_a_seed_seen_twice_is_said(tmp_path):
     _row(tmp_path, {"a": 2}, config_id="", acc=0.6)
     agg = _cells(tmp_path)
     assert agg["dup_seeds"].iloc[0] == "0"
-    assert "seed 0 twice" in reports.build_report(tmp_path).read_text()
+    assert "seed 0 twice" in reports.build_report(tmp_path, suites=DECLARED).read_text()
 
 
 def test_small_samples_get_t_intervals_not_a_bootstrap_over_two_values():

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import reports
+from bench.suites import report_declarations
 
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "results_fixture.csv"
@@ -33,7 +34,7 @@ GOLDEN = ("report.md", "report.tex", "summary.csv")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     shutil.copy(FIXTURE, out / "results.csv")
-    md = reports.build_report(out, formats=("md", "tex", "csv"))
+    md = reports.build_report(out, formats=("md", "tex", "csv"), suites=report_declarations())
     return out, md
 
 

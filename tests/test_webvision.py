@@ -86,7 +86,9 @@ def test_smoke_profile_end_to_end(webvision_root, tmp_path, monkeypatch):
     df = pd.read_csv(out / "results.csv")
     assert sorted(df["method"]) == ["fsr", "softmax"] and (df["status"] == "ok").all()
     assert df["imagenet_acc"].between(0, 1).all() and df["dataset"].eq("webvision").all()
-    md = reports.build_report(out).read_text()
+    from bench.suites import report_declarations
+
+    md = reports.build_report(out, suites=report_declarations()).read_text()
     assert "WebVision (paper Table 5)" in md and "ImageNet validation accuracy" in md
     assert cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--imagenet-root",
                      str(webvision_root), "--out", str(tmp_path / "x")]) == 2

@@ -3,7 +3,7 @@
 Knobs (environment variables, so they also work from the root ``pytest`` run):
   REWEIGHT_BENCH_NET     small_cnn (default, cheap) | resnet32 (B = 100, CIFAR shape) | any bench.models name
   REWEIGHT_BENCH_DEVICE  auto (default) | cpu | cuda
-  REWEIGHT_BENCH_THREADS torch threads while timing (default 2, as in docs/performance.md)
+  REWEIGHT_BENCH_THREADS torch threads while timing (default 2: the two cores of the reference machine)
   REWEIGHT_BENCH_ENABLE  1: time the benchmarks even without a --benchmark-* option
 
 The default test run (``pytest``) treats these benchmarks as if ``--benchmark-disable`` were

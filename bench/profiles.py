@@ -1,0 +1,57 @@
+"""Profiles: how big each run of a suite is, and the settings every suite of a profile shares.
+
+``smoke`` (seconds, for tests), ``quick`` (minutes on a laptop CPU, the embedded data),
+``paper`` (the paper's data, networks, schedules and hyper-parameters; a GPU).
+"""
+from __future__ import annotations
+
+from methods.base import SGD
+
+PROFILES = ("smoke", "quick", "paper")
+
+# Settings shared by every suite of a profile, per setting ("noise", "long_tail" or "mixed").
+# quick: MNIST-1D with 4,000 training samples, where a 31-epoch run lets plain softmax fit the
+# noisy labels (its final accuracy falls well below its best), so re-weighting has room to help.
+# paper: the paper's and the reference scripts' protocols; the test set is evaluated on an EMA
+# (0.999) of the weights, as the reference code evaluates (rows keep the raw accuracy too).
+SGD_NOISE = dict(SGD)
+SGD_LT = dict(lr=0.1, momentum=0.9, weight_decay=2e-4, nesterov=False)
+LT_SCHEDULE = dict(name="step", warmup=5, milestones=[160, 180], factors=[0.01, 0.0001])
+QUICK_LT_SCHEDULE = dict(name="step", warmup=1, milestones=[16, 18], factors=[0.01, 0.0001])
+SMOKE_LT_SCHEDULE = dict(name="step", warmup=1, milestones=[1], factors=[0.01])
+BASE = {
+    ("smoke", "noise"): dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=100, train_limit=1000,
+                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=5),
+    ("quick", "noise"): dict(dataset="mnist1d", model="small_cnn", epochs=31, batch_size=100, train_limit=4000,
+                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=20),
+    # the clean sets of L2R / MWN: 1,000 images in all (MW-Net's num_meta)
+    ("paper", "noise"): dict(dataset="cifar10", model="wrn28_10", epochs=127, batch_size=100, train_limit=None,
+                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_total=1000,
+                             ema_decay=0.999),
+    ("smoke", "long_tail"): dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=128, train_limit=None,
+                                 optim=SGD_LT, schedule=SMOKE_LT_SCHEDULE, reward_per_class=5),
+    ("quick", "long_tail"): dict(dataset="mnist1d", model="small_cnn", epochs=20, batch_size=128, train_limit=None,
+                                 optim=SGD_LT, schedule=QUICK_LT_SCHEDULE, reward_per_class=10),
+    # 10 clean images per class (the paper's long-tail table footnote)
+    ("paper", "long_tail"): dict(dataset="cifar10", model="resnet32", epochs=200, batch_size=128, train_limit=None,
+                                 optim=SGD_LT, schedule=LT_SCHEDULE, reward_per_class=10, ema_decay=0.999),
+    # WebVision (Table 5; run_fsr_webvision.sh): ResNet-50 from scratch, B = 16, 31 epochs of the
+    # cosine schedule with restarts (1 + 2 + 4 + 8 + 16; the script's 123,300 steps of 16 on
+    # ~66k images), weight decay 1e-4; smoke and quick: the small CNN on the user's folder
+    ("smoke", "webvision"): dict(dataset="webvision", model="small_cnn", epochs=2, batch_size=16, train_limit=None,
+                                 optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=0),
+    ("quick", "webvision"): dict(dataset="webvision", model="small_cnn", epochs=15, batch_size=64, train_limit=None,
+                                 optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=0),
+    ("paper", "webvision"): dict(dataset="webvision", model="resnet50", epochs=31, batch_size=16, train_limit=None,
+                                 optim=dict(SGD_NOISE, weight_decay=1e-4), schedule=dict(name="cosine_restarts"),
+                                 reward_per_class=0, ema_decay=0.999),
+}
+# long tail + noise (paper Table 7), the reference script run_fsr_cifar_longtail_noise.sh: the
+# long-tail protocol (ResNet-32, 200 epochs, B = 128, x0.01 at 160 and 180), no clean reward set
+BASE.update({(p, "mixed"): {**BASE[(p, "long_tail")], "reward_per_class": 0} for p in PROFILES})
+SEEDS = {"smoke": 1, "quick": 3, "paper": 3}
+# a trial saves its state every N epochs (0: never), so that a killed sweep's --resume continues it
+CHECKPOINT_EVERY = {"smoke": 0, "quick": 5, "paper": 1}
+# numeric precision of the steps (methods._precision): "auto" is bf16 on a CUDA GPU that has it,
+# fp32 elsewhere; a trial's config names it only where it is not fp32 (ids of fp32 trials unchanged)
+PRECISION = {"smoke": "fp32", "quick": "fp32", "paper": "auto"}

@@ -1,0 +1,110 @@
+"""How each suite is reported, as data: a suite declares a ``SuiteReport`` (bench.suites) and
+the report loops over the declarations it is given. Adding a suite, a variant or a table of
+an existing kind needs no edit here.
+
+A ``SuiteReport`` names the suite's section title, how its grid tables are cut (``columns``,
+one of COLUMNS), which tables and plots it has, which of the paper's tables its numbers are
+set beside (``paper_tables``: sources of reports.paper.PUBLISHED) and which of the paper's rows
+each of its row labels is (``paper_rows``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+from .render import fmt_ratio
+
+#: the table kinds a suite may list, in the order a section shows them
+TABLES = ("grid", "shots", "diagnostics", "cost")
+#: the plot kinds a suite may list (the cross-suite diagnostics plots are always drawn)
+PLOTS = ("accuracy_vs_noise", "shots", "cost")
+
+
+@dataclass(frozen=True)
+class SuiteReport:
+    title: str
+    columns: str = "corruption"
+    tables: tuple = ("grid", "shots", "diagnostics")
+    plots: tuple = ()
+    paper_tables: tuple = ()
+    paper_rows: dict = field(default_factory=dict)   # row label -> the paper's row name
+    rows: tuple = ()                                 # row labels in the order shown (others after)
+
+    def __post_init__(self):
+        bad = ([self.columns] if self.columns not in COLUMNS else []) + \
+              [t for t in self.tables if t not in TABLES] + [p for p in self.plots if p not in PLOTS]
+        if bad:
+            raise ValueError(f"report of {self.title!r}: unknown {', '.join(map(str, bad))}")
+
+
+def generic(suite: str) -> SuiteReport:
+    """The report of a suite nobody declared: one column per corruption."""
+    return SuiteReport(title=suite)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One table's share of a suite's rows (a noise family, a corruption, or all)."""
+    name: str
+    frame: pd.DataFrame
+
+    @property
+    def balanced(self) -> bool:
+        return sorted(set(self.frame["imbalance_ratio"])) == [1.0]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """How a suite's grid tables are cut: ``split`` the rows into tables ("family": one per noise
+    type, clean trials in each; "corruption"; "": one), ``key`` a row's column (sortable),
+    ``name`` a column's header from one of its rows, ``title`` the table's title suffix and
+    ``row_extra`` a second row key (None: rows are the labels)."""
+    row_header: str
+    split: str
+    key: Callable
+    name: Callable
+    title: Callable = lambda part: ""
+    row_extra: Callable | None = None
+
+    def parts(self, g: pd.DataFrame) -> list[Part]:
+        if self.split == "family":
+            fams = sorted(set(g["noise_type"]) - {"none"}) or ["none"]
+            return [Part(f, g[g["noise_type"].isin([f, "none"])]) for f in fams]
+        if self.split == "corruption":
+            return [Part(c, t) for c, t in g.groupby("corruption", sort=True)]
+        return [Part("", g)]
+
+
+def _reward_key(r) -> tuple:
+    size = r["reward_size"]
+    return size == "?", int(size) if size not in ("", "?") else 0
+
+
+COLUMNS = {
+    "noise_ratio": Columns(
+        "method \\ noise ratio", "family",
+        key=lambda r: (float(r["imbalance_ratio"]), float(r["noise_ratio"])),
+        name=lambda r, part: fmt_ratio(r["noise_ratio"]) if part.balanced else
+        f"{fmt_ratio(r['noise_ratio'])} @ imb {fmt_ratio(r['imbalance_ratio'])}",
+        title=lambda part: f" / {part.name} noise" + ("" if part.balanced else " (with long tail)")),
+    "imbalance": Columns(
+        "method \\ imbalance", "family",
+        key=lambda r: (-float(r["imbalance_ratio"]), float(r["noise_ratio"])),
+        name=lambda r, part: fmt_ratio(r["imbalance_ratio"]) if part.name == "none" else
+        f"{fmt_ratio(r['imbalance_ratio'])} @ noise {fmt_ratio(r['noise_ratio'])}",
+        title=lambda part: "" if part.name == "none" else f" / with {part.name} noise"),
+    "imbalance_by_noise": Columns(
+        "method, noise \\ imbalance", "family", key=lambda r: float(r["imbalance_ratio"]),
+        name=lambda r, part: fmt_ratio(r["imbalance_ratio"]), title=lambda part: f" / {part.name} noise",
+        row_extra=lambda r: float(r["noise_ratio"])),
+    "reward_size": Columns(
+        "method \\ reward set size", "corruption", key=_reward_key,
+        name=lambda r, part: "?" if _reward_key(r)[0] else str(_reward_key(r)[1]),
+        title=lambda part: f" / {part.name}"),
+    "corruption": Columns(
+        "method \\ corruption", "",
+        key=lambda r: (float(r["imbalance_ratio"]), r["noise_type"], float(r["noise_ratio"])),
+        name=lambda r, part: r["corruption"]),
+}
