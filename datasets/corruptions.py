@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
-KINDS = ("uniform", "sym", "asym", "lt")
+KINDS = ("uniform", "sym", "asym", "lt", "idn")
 
 
 class SpecError(ValueError):
@@ -140,8 +141,34 @@ def asym_noise(labels, target, ratio, rng) -> np.ndarray:
     return np.where(flip, np.asarray(target, dtype=np.int64)[labels], labels)
 
 
-def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None) -> Corrupted:
-    """Apply ``spec`` to true ``labels`` with a reproducible RNG per stage; pure."""
+def idn_noise(labels, features, num_classes, ratio, rng) -> np.ndarray:
+    """Instance-dependent noise as Xia et al. (NeurIPS 2020) generate it: per sample a flip rate
+    q_i from N(ratio, 0.1^2) truncated to [0, 1]; per class c a random projection W_c (d x C) of
+    the flattened input; the sample keeps its label with probability 1 - q_i and otherwise takes
+    class j != y_i with probability softmax_j(x_i W_{y_i}) (the own class left out), so that
+    similar inputs of a class tend to flip to the same classes. Realised rate about ``ratio``."""
+    n = len(labels)
+    if n == 0 or num_classes < 2:
+        return labels.copy()
+    x = np.asarray(features, dtype=np.float32).reshape(n, -1)
+    q = stats.truncnorm.rvs((0 - ratio) / 0.1, (1 - ratio) / 0.1, loc=ratio, scale=0.1, size=n,
+                            random_state=rng) if 0 < ratio < 1 else np.full(n, float(ratio))
+    W = rng.standard_normal((num_classes, x.shape[1], num_classes), dtype=np.float32)
+    P = np.empty((n, num_classes))
+    for c in range(num_classes):
+        rows = np.flatnonzero(labels == c)
+        A = (x[rows] @ W[c]).astype(np.float64)
+        A[:, c] = -np.inf
+        A = np.exp(A - A.max(1, keepdims=True))
+        P[rows] = q[rows, None] * A / A.sum(1, keepdims=True)
+        P[rows, c] += 1 - q[rows]
+    u = rng.random(n)[:, None]
+    return np.minimum((np.cumsum(P, 1) < u).sum(1), num_classes - 1).astype(np.int64)
+
+
+def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None, features=None) -> Corrupted:
+    """Apply ``spec`` to true ``labels`` with a reproducible RNG per stage; pure. ``features``:
+    the inputs aligned with ``labels`` (array-like, any shape per sample), which ``idn`` needs."""
     spec = parse(spec)
     labels = np.asarray(labels, dtype=np.int64)
     if labels.ndim != 1:
@@ -153,6 +180,8 @@ def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None) -> Corr
     seed = int(seed)
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    if spec.get("idn") is not None and features is None:
+        raise ValueError("idn noise needs the inputs (features=...)")
     kept = np.arange(len(labels))
     observed = labels.copy()
     for stage, part in enumerate(spec.parts):
@@ -164,6 +193,8 @@ def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None) -> Corr
             target = asym_target if asym_target is not None else [
                 (c + 1) % num_classes for c in range(num_classes)]
             observed = asym_noise(observed, target, part.value, rng)
+        elif part.kind == "idn":
+            observed = idn_noise(observed, np.asarray(features)[kept], num_classes, part.value, rng)
         else:
             observed = uniform_noise(observed, num_classes, part.value, rng,
                                      include_true=part.kind == "uniform")

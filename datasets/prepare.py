@@ -63,9 +63,10 @@ class Plan:
 
 
 def plan(labels, num_classes: int, corruption, seed: int, reward_per_class: int = 0,
-         train_limit: int | None = None, asym_target=None) -> Plan:
+         train_limit: int | None = None, asym_target=None, features=None) -> Plan:
     """Stratified ``train_limit`` subset (if any), then the clean balanced reward split, then the
-    corruption on what remains. Pure and seeded."""
+    corruption on what remains. Pure and seeded. ``features``: the inputs aligned with
+    ``labels`` (only instance-dependent noise reads them)."""
     spec = parse(corruption)
     labels = np.asarray(labels, dtype=np.int64)
     pool = np.arange(len(labels))
@@ -73,7 +74,8 @@ def plan(labels, num_classes: int, corruption, seed: int, reward_per_class: int 
         pool = stratified_subset(labels, int(train_limit), seed)
     reward, rest = reward_split(labels[pool], num_classes, reward_per_class, seed)
     reward, rest = pool[reward], pool[rest]
-    c = corrupt(labels[rest], num_classes, spec, seed, asym_target)
+    c = corrupt(labels[rest], num_classes, spec, seed, asym_target,
+                None if features is None or spec.get("idn") is None else np.asarray(features)[rest])
     return Plan(spec=spec, reward=reward, train=rest[c.kept], corrupted=c)
 
 
@@ -123,7 +125,7 @@ def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
     ``train_limit`` keeps a seeded, stratified subset of the training split before anything
     else (for fast smoke runs)."""
     p = plan(ds.y_train.numpy(), ds.num_classes, corruption, seed, reward_per_class, train_limit,
-             ds.asym_target)
+             ds.asym_target, ds.x_train)
     t = lambda a: torch.as_tensor(a, dtype=torch.int64)
     train, reward = t(p.train), t(p.reward)
     return Prepared(
@@ -136,13 +138,13 @@ def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
 
 def expected_noise(spec, true_labels, num_classes: int, asym_target=None) -> float:
     """The wrong-label rate the noise part of ``spec`` should produce on ``true_labels`` (in
-    expectation): uniform r (C - 1) / C, sym r, asym r times the share of samples whose class
+    expectation): uniform r (C - 1) / C, sym and idn r, asym r times the share of samples whose class
     asymmetric noise moves."""
     spec = parse(spec)
     r, kind = spec.noise_ratio, spec.noise_type
     if kind == "uniform":
         return r * (num_classes - 1) / num_classes
-    if kind == "sym":
+    if kind in ("sym", "idn"):
         return r if num_classes > 1 else 0.0
     if kind == "asym":
         y = np.asarray(true_labels, dtype=np.int64)
@@ -163,7 +165,7 @@ def describe(name: str, corruption, seed: int, root=None, download: bool = False
     spec = parse(corruption)
     ds = load_dataset(name, root, download, **({"resize": resize} if resize is not None else {}))
     p = plan(ds.y_train.numpy(), ds.num_classes, spec, seed, reward_per_class, train_limit,
-             ds.asym_target)
+             ds.asym_target, ds.x_train)
     c, k = p.corrupted, ds.num_classes
     counts = lambda y: [int(v) for v in np.bincount(y, minlength=k)]
     return {
