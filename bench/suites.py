@@ -49,7 +49,8 @@ class Entry:
 
 
 #: the paper's row of each method's own entry (reports.paper.PUBLISHED's method names)
-PAPER_ROWS = {"softmax": "SoftMax", "cb": "CB-Best", "l2r": "L2R", "mwn": "MWN", "fsr": "FSR", "fsr_df": "FSR-DF"}
+PAPER_ROWS = {"softmax": "SoftMax", "cb": "CB-Best", "l2r": "L2R", "mwn": "MWN", "fsr": "FSR", "fsr_df": "FSR-DF",
+              "gce": "GCE", "elr": "ELR"}
 
 
 @dataclass
@@ -122,7 +123,10 @@ MWN_NOISE = dict(normalize={"smoke": True, "quick": True, "paper": False})
 # MWN under long tail: the official class-imbalance script (SGD lr 1e-5, momentum 0.9, Nesterov,
 # weight decay 5e-4 for the weighting net; weights normalised in the virtual and the real step).
 MWN_LT = dict(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4, wnet_nesterov=True, normalize=True)
-NOISE_METHODS = [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn", **MWN_NOISE), _e("fsr", **FSR_NOISE)]
+# GCE and ELR: the robust-loss baselines of the paper's Tables 1-3, with their papers' defaults
+# (GCE q = 0.7; ELR beta = 0.7, lam = 3, ELR's CIFAR-10 setting, also on CIFAR-100 where ELR used 0.9 and 7)
+NOISE_METHODS = [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn", **MWN_NOISE), _e("fsr", **FSR_NOISE), _e("gce"),
+                 _e("elr")]
 # the paper's CB-Best: its best CB variant and beta per setting
 CB_SWEEP = [_e("cb", f"cb-{loss}-{beta}", loss=loss, beta=beta, paper="CB-Best",
                profiles=PROFILES if (loss, beta) == ("softmax", 0.9999) else ("quick", "paper"))

@@ -4,7 +4,9 @@ A new method is one new file plus one line in METHODS.
 """
 from .base import Batch, Context, Method, StepInfo
 from .cb import ClassBalanced
+from .elr import ELR
 from .fsr import FSR, FSRDeferred
+from .gce import GCE
 from .l2r import L2R
 from .mwn import MWN
 from .softmax import Softmax
@@ -16,6 +18,8 @@ METHODS: dict[str, type[Method]] = {
     "fsr_df": FSRDeferred,
     "l2r": L2R,
     "mwn": MWN,
+    "gce": GCE,
+    "elr": ELR,
 }
 
 

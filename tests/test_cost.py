@@ -24,6 +24,8 @@ from methods import METHODS
 BANDS = {
     "softmax": (1.0, 1.0),
     "cb": (0.7, 1.5),
+    "gce": (0.7, 1.5),
+    "elr": (0.7, 1.8),
     "fsr": (1.1, 2.5),
     "fsr_df": (1.5, 6.5),
     "l2r": (1.5, 6.0),

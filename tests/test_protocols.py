@@ -119,7 +119,7 @@ def test_dry_run_prints_every_trial_and_writes_nothing(tmp_path, capsys):
     assert cli.main(["run", "--suite", "label_noise", "--profile", "paper", "--dry-run", "--out", str(out)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     trials = [json.loads(line) for line in lines]
-    assert len(trials) == 120 and len({t["trial_id"] for t in trials}) == 120
+    assert len(trials) == 168 and len({t["trial_id"] for t in trials}) == 168   # 2 sets x 4 noises x 7 methods x 3 seeds
     assert {t["dataset"] for t in trials} == {"cifar10", "cifar100"}      # no data needed for a dry run
     assert not out.exists()
 

@@ -1,0 +1,49 @@
+"""Early-learning regularization (Liu et al., NeurIPS 2020): cross-entropy plus a term that
+keeps the network's outputs close to a running average of its own earlier outputs, which
+early in training are right even for most mislabeled samples.
+
+Per training sample i, a target t_i (zero at first) is updated each time the sample is seen,
+
+    t_i <- beta t_i + (1 - beta) p_i / sum(p_i),   p_i = clamp(softmax(f(x_i)), 1e-4, 1 - 1e-4)
+
+(no gradient through the update), and the loss is
+
+    CE(f(x_i), y_i) + lam * log(1 - <t_i, p_i>),
+
+averaged over the batch. The paper's CIFAR-10 setting is beta = 0.7, lam = 3 (CIFAR-100:
+0.9 and 7).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import Method
+
+
+def elr_loss(logits, y, target, lam):
+    """The batch's loss for the targets ``target`` (its rows: the batch's t_i, already updated)."""
+    p = torch.softmax(logits, 1).clamp(1e-4, 1 - 1e-4)
+    reg = torch.log1p(-(target * p).sum(1))
+    return F.cross_entropy(logits, y) + lam * reg.mean()
+
+
+class ELR(Method):
+    defaults = {"beta": 0.7, "lam": 3.0}
+    state_attrs = ("target",)
+
+    def __init__(self, model, ctx, **hparams):
+        super().__init__(model, ctx, **hparams)
+        if not 0 <= self.hp["beta"] < 1:
+            raise ValueError(f"elr: beta must be in [0, 1), not {self.hp['beta']!r}")
+        self.target = torch.zeros(ctx.num_train, ctx.num_classes, device=ctx.device)
+
+    def train_step(self, batch, info):
+        logits = self.model(batch.x)
+        with torch.no_grad():
+            p = torch.softmax(logits.float(), 1).clamp(1e-4, 1 - 1e-4)
+            b = self.hp["beta"]
+            self.target[batch.idx] = b * self.target[batch.idx] + (1 - b) * p / p.sum(1, keepdim=True)
+        loss = elr_loss(logits, batch.y, self.target[batch.idx], self.hp["lam"])
+        self.sgd_step(loss)
+        return {"loss": loss.detach()}
