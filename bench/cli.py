@@ -16,7 +16,7 @@ from pathlib import Path
 import datasets
 from methods import METHODS
 
-from . import gpucheck, store, suites
+from . import gpucheck, overrides, store, suites
 from .checks import UsageError, check_data_fits, check_device
 
 
@@ -78,6 +78,9 @@ def build_parser() -> Parser:
                    help="the steps' precision (default by profile: fp32; paper: auto = bf16 on a CUDA GPU)")
     r.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                    help="channels-last layout (default auto: 2-D networks on CUDA)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting or a hyper-parameter, e.g. epochs=5, model=small_cnn_fast, optim.lr=0.05, "
+                        "fsr.dictionary_size=400 (repeatable; recorded in each trial's config)")
     r.add_argument("--verbose", action="store_true", help="show Ray's own status output and worker logs")
     r.add_argument("--yes", action="store_true", help=f"run a grid of more than {MAX_TRIALS} trials")
     r.add_argument("--dry-run", action="store_true",
@@ -142,10 +145,11 @@ def _validate_run(args) -> list[dict]:
             raise UsageError(str(e)) from None
     data_root = str(Path(args.data_root).resolve()) if args.data_root else None
     options = {"imagenet_root": str(Path(args.imagenet_root).resolve())} if args.imagenet_root else None
+    sets = overrides.parse_sets(args.set, args.methods or suite.methods())
     trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
                            data_root=data_root, download=args.download, device=args.device, dataset_options=options,
                            checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()),
-                           precision=args.precision, channels_last=args.channels_last)
+                           precision=args.precision, channels_last=args.channels_last, sets=sets)
     if options and any(t["dataset"] != "webvision" for t in trials):
         raise UsageError("--imagenet-root is for the webvision data set only")
     if len(trials) > MAX_TRIALS and not args.yes and not args.dry_run:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from methods.fsr import PUSHERS
 from reports.layouts import SuiteReport
 
+from . import overrides
 from .profiles import BASE, CHECKPOINT_EVERY, PRECISION, PROFILES, SEEDS  # noqa: F401 (suites.X, as before)
 
 EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every",
@@ -237,10 +238,11 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
            seeds: int | None = None, data_root: str | None = None, download: bool = False,
            device: str = "auto", dataset_options: dict | None = None,
            checkpoint_dir: str | None = None, precision: str | None = None,
-           channels_last: str = "auto") -> list[dict]:
+           channels_last: str = "auto", sets: dict | None = None) -> list[dict]:
     """The trial configs of ``suite`` under ``profile`` (each with its ``trial_id``); with
     ``checkpoint_dir``, train trials checkpoint every CHECKPOINT_EVERY[profile] epochs there;
-    ``precision`` replaces the profile's (PRECISION); ``channels_last`` "auto", "on" or "off"."""
+    ``precision`` replaces the profile's (PRECISION); ``channels_last`` "auto", "on" or "off";
+    ``sets``: the run's own choices (bench.overrides, ``--set``), applied last and recorded."""
     precision = precision or PRECISION[profile]
     base = {k: _by_profile(v, profile) for k, v in suite.settings(profile).items()}
     names = [dataset] if dataset else suite.datasets.get(profile, [base["dataset"]])
@@ -258,6 +260,7 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
                                corruption=corruption, seed=seed, data_root=data_root, download=download,
                                device=device, dataset_options=dataset_options, checkpoint_dir=checkpoint_dir,
                                checkpoint_every=CHECKPOINT_EVERY[profile] if checkpoint_dir else 0)
+                    overrides.apply(cfg, sets)
                     if precision != "fp32":
                         cfg["precision"] = precision
                     if channels_last != "auto":
