@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import datasets
-from methods import METHODS
+from methods import METHODS, get_method_class, plugin_methods
 
 from . import gpucheck, overrides, store, suites
 from .checks import UsageError, check_data_fits, check_device
@@ -108,10 +108,35 @@ def cmd_list(args) -> int:
     print("suites:")
     for s in suites.SUITES.values():
         print(f"  {s.name:<13} {s.description}  [methods: {', '.join(s.methods())}]")
-    print("methods:   " + ", ".join(METHODS))
+    print("methods:   " + ", ".join([*METHODS, *plugin_methods()]) + "  (or package.module:Class)")
     print("datasets:  " + ", ".join(datasets.DATASETS) + f"  (default: {datasets.DEFAULT})")
     print("profiles:  " + ", ".join(suites.PROFILES))
     return 0
+
+
+def _known(method: str) -> bool:
+    try:
+        get_method_class(method)
+        return True
+    except (KeyError, ValueError):
+        return False
+
+
+def _with_own_methods(suite, names) -> "suites.Suite":
+    """The suite with an entry (default hyper-parameters) for each named method it lacks: a
+    built-in or installed one by name, a user's own as package.module:Class."""
+    extra = []
+    for m in names:
+        if m in suite.methods():
+            continue
+        try:
+            cls = get_method_class(m)
+        except KeyError as e:
+            raise UsageError(e.args[0]) from None
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        extra.append(suites.Entry(m, variant=cls.__name__ if ":" in m else ""))
+    return suites.Suite(**{**vars(suite), "entries": suite.entries + extra}) if extra else suite
 
 
 def _validate_run(args) -> list[dict]:
@@ -119,13 +144,8 @@ def _validate_run(args) -> list[dict]:
         raise UsageError(f"unknown suite {args.suite!r}; known: {', '.join(suites.SUITES)}")
     if args.profile not in suites.PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; known: {', '.join(suites.PROFILES)}")
-    suite = suites.SUITES[args.suite]
-    for m in args.methods or []:
-        if m not in METHODS:
-            raise UsageError(f"unknown method {m!r}; known: {', '.join(METHODS)}")
-        if m not in suite.methods():
-            raise UsageError(f"method {m!r} is not in suite {suite.name} ({', '.join(suite.methods())})")
-    missing = [m for m in suite.methods() if m not in METHODS and (not args.methods or m in args.methods)]
+    suite = _with_own_methods(suites.SUITES[args.suite], args.methods or [])
+    missing = [m for m in suite.methods() if not _known(m) and (not args.methods or m in args.methods)]
     if missing:
         raise UsageError(f"suite {suite.name} needs method(s) not registered: {', '.join(missing)}")
     if args.dataset and args.dataset not in datasets.DATASETS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import numbers
 
-from methods import METHODS
+from methods import METHODS, get_method_class
 
 from .checks import UsageError
 from .models import MODELS
@@ -82,8 +82,8 @@ def parse_sets(items, methods_in_run) -> dict:
             ok, what = SETTINGS[key]
             if not ok(value):
                 raise UsageError(f"--set {key}: expected {what}, not {text.strip()!r}")
-        elif name and head in METHODS:
-            cls = METHODS[head]
+        elif name and (head in METHODS or head in methods_in_run):
+            cls = get_method_class(head)
             if name in cls.renamed:
                 raise UsageError(f"--set {key}: {head}'s {name!r} is now called {cls.renamed[name]!r}")
             if name not in cls.defaults:

@@ -170,11 +170,13 @@ class StoreCallback(tune.Callback):
 def ray_init_kwargs(address=None, num_cpus=None, gpus_per_trial=0.0, verbose=False) -> dict:
     """How the driver starts (or joins) Ray. Workers get this project's root first on their
     PYTHONPATH, so they import its ``datasets``/``methods``/``bench``, never a same-named package
-    installed elsewhere (Hugging Face's ``datasets``)."""
+    installed elsewhere (Hugging Face's ``datasets``); the driver's working directory last, so
+    that a user's ``--methods my_module:MyMethod`` imports there as it does in the driver."""
     env_path = os.environ.get("PYTHONPATH", "")
+    paths = (PROJECT_ROOT, env_path, os.getcwd())   # the working directory last: a user's own method module
     kwargs = dict(include_dashboard=False, log_to_driver=verbose,
                   logging_level=logging.INFO if verbose else logging.ERROR,
-                  runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in (PROJECT_ROOT, env_path) if p)}})
+                  runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}})
     if address:
         kwargs["address"] = address
     else:
@@ -195,9 +197,13 @@ def _dirname(trial) -> str:
 
 def expected_cost(trial: dict) -> float:
     """A trial's rough cost: its method's relative step cost times its epochs."""
-    from methods import METHODS
+    from methods import get_method_class
 
-    return getattr(METHODS.get(trial.get("method")), "relative_cost", 1.0) * float(trial.get("epochs") or 1)
+    try:
+        cost = get_method_class(trial.get("method")).relative_cost
+    except (KeyError, ValueError):
+        cost = 1.0
+    return cost * float(trial.get("epochs") or 1)
 
 
 def longest_first(trials: list[dict]) -> list[dict]:
