@@ -182,6 +182,7 @@ class Trial:
         self.ema = WeightEMA(model, cfg["ema_decay"]) if cfg["ema_decay"] else None
         self.best_acc, self.raw_best, self.history, self.last = 0.0, 0.0, [], {}
         self.step, self.start, self.pred = 0, 0, None
+        self.epoch_zero_weight = math.nan
 
     def run_epoch(self, epoch: int) -> tuple[dict, StepInfo]:
         """One epoch of steps on a fresh permutation; the sums of what the method returned."""
@@ -196,7 +197,7 @@ class Trial:
             take_step(self.method, batch, info, self.prec, sums, timed, self.ema, self.wstats, data.clean_mask)
             self.step += 1
         self.timer.flush()
-        self.wstats.flush()
+        self.epoch_zero_weight = self.wstats.flush()   # NaN unless the method weighted samples
         return sums, info
 
     def evaluate_epoch(self, epoch: int, sums: dict, info: StepInfo, t_epoch: float) -> dict:
@@ -214,6 +215,8 @@ class Trial:
         last = dict(epoch=epoch + 1, test_acc=acc, best_acc=self.best_acc, raw_test_acc=raw_acc, lr=info.lr,
                     **epoch_means(sums, self.steps_per_epoch, epoch),
                     **{k: float(v) for k, v in extra.items()}, epoch_s=time.perf_counter() - t_epoch)
+        if math.isfinite(self.epoch_zero_weight):   # the epoch's point of the zero-weight curve
+            last["zero_weight_ratio"] = self.epoch_zero_weight
         if dictionary is not None:
             last["dict_purity"] = float(data.clean_mask[torch.as_tensor(dictionary, device=self.device)].float().mean())
         self.history.append(last)

@@ -29,12 +29,16 @@ class WeightStats:
         """Kept where they are (no host sync per step on a GPU) until ``flush``."""
         self.pending.append((weights.detach().float(), clean.detach()))
 
-    def flush(self) -> None:
-        """The pending steps' weights to host memory, in one copy."""
-        if self.pending:
-            self.weights.append(torch.cat([w for w, _ in self.pending]).cpu())
-            self.clean.append(torch.cat([c for _, c in self.pending]).cpu())
-            self.pending = []
+    def flush(self) -> float:
+        """The pending steps' weights to host memory, in one copy; their zero-weight ratio
+        (NaN without any: the epoch's curve point)."""
+        if not self.pending:
+            return math.nan
+        w = torch.cat([w for w, _ in self.pending]).cpu()
+        self.weights.append(w)
+        self.clean.append(torch.cat([c for _, c in self.pending]).cpu())
+        self.pending = []
+        return float((w == 0).float().mean())
 
     def summary(self) -> dict:
         self.flush()

@@ -162,7 +162,7 @@ COST_MODELS = {"smoke": [("small_cnn", "mnist1d")], "quick": [("small_cnn", "mni
                "paper": [("resnet32", "cifar10"), ("wrn28_10", "cifar10")]}
 
 BOTH_CIFARS = {"paper": ["cifar10", "cifar100"]}
-NOISE_REPORT = lambda title, paper_table: SuiteReport(title, "noise_ratio", plots=("accuracy_vs_noise",),
+NOISE_REPORT = lambda title, paper_table: SuiteReport(title, "noise_ratio", plots=("accuracy_vs_noise", "curves"),
                                                       paper_tables=(paper_table,))
 SUITES: dict[str, Suite] = {s.name: s for s in [
     Suite("label_noise", "uniform label noise 0 / 0.2 / 0.4 / 0.8 (paper Tables 1-2)", "noise",
@@ -191,12 +191,12 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
           ["uniform:0.2", "uniform:0.4"],
           [_e("softmax"), *[_e("fsr", f"fsr-{p}", pusher=p, **FSR_NOISE) for p in PUSHERS],
            *[_e("fsr", f"fsr-meta_margin-{m}", margin=m, **FSR_NOISE) for m in ("hard_label", "same_batch")]],
-          report=SuiteReport("Pusher ablation (paper Figure 5 right)")),
+          report=SuiteReport("Pusher ablation (paper Figure 5 right)", plots=("curves",))),
     Suite("ablation", "MixUp x momentum re-labelling at 20% uniform noise (paper Figure 6)", "noise",
           ["uniform:0.2"],
           [_e("softmax"), _e("fsr", **FSR_NOISE), _e("fsr", "fsr-no_mixup", **FSR_NOISE, mixup=False),
            _e("fsr", "fsr-no_relabel", **FSR_NOISE, relabel=False), _e("fsr", "fsr-raw", **FSR_NOISE, **RAW)],
-          report=SuiteReport("MixUp and momentum re-labelling (paper Figure 6)",
+          report=SuiteReport("MixUp and momentum re-labelling (paper Figure 6)", plots=("curves",),
                              paper_tables=("uniform noise table", "ablation"))),
     Suite("reward_size", "L2R clean reward-set size vs FSR and FSR-Raw dictionary size (paper Figure 7)", "noise",
           ["uniform:0.4"],

@@ -19,6 +19,7 @@ _PLOT_TITLES = {
     "zero_weight_vs_noise": "Zero-weight ratio vs realised noise (dashed diagonal: y = x)",
     "cost": "Cost relative to softmax (paper Figure 4)",
     "shots": "Long tail: many / medium / few-shot accuracy",
+    "curves": "Per-epoch curves, mean over seeds (from the trial directories)",
 }
 _TABLES = {"grid": tables.grid_tables, "shots": tables.shots_table, "diagnostics": tables.diagnostics_table,
            "cost": cost_tables}
@@ -149,7 +150,7 @@ def build_report(out_dir, formats=("md",), plots: bool = True, suites: dict | No
     folder = Path(out_dir) / "report"
     folder.mkdir(parents=True, exist_ok=True)
     suites = declarations(agg, suites)
-    plot_paths = _plots.all_plots(df, agg, folder / "plots", suites) if plots else {}
+    plot_paths = _plots.all_plots(df, agg, folder / "plots", suites, out_dir) if plots else {}
     sections = _sections(df, agg, plot_paths, suites)
     failed = _failed_table(df)
     md = folder / "report.md"

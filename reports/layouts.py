@@ -19,7 +19,7 @@ from .render import fmt_ratio
 #: the table kinds a suite may list, in the order a section shows them
 TABLES = ("grid", "shots", "diagnostics", "cost")
 #: the plot kinds a suite may list (the cross-suite diagnostics plots are always drawn)
-PLOTS = ("accuracy_vs_noise", "shots", "cost")
+PLOTS = ("accuracy_vs_noise", "shots", "cost", "curves")
 
 
 @dataclass(frozen=True)

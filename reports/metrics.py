@@ -29,6 +29,7 @@ class Metric:
     suffix: str = ""
     ratio_of: str | None = None   # derived in the report: this metric of a trial over plain softmax's
     grid_title: str = ""          # with "grid" in tables: the title of its own table per suite layout
+    curve: bool = False           # also a per-epoch value of the epoch lines, drawn as a curve
 
     @property
     def stored(self) -> bool:
@@ -43,14 +44,14 @@ class Metric:
 
 
 METRICS: list[Metric] = [
-    Metric("test_acc", "test acc", tables=("grid",), grid_title="Test accuracy (%)"),
+    Metric("test_acc", "test acc", tables=("grid",), grid_title="Test accuracy (%)", curve=True),
     Metric("best_acc", "best test acc"),
     Metric("raw_test_acc", "test acc without the EMA"),
     Metric("raw_best_acc", "best test acc without the EMA"),
     Metric("imagenet_acc", "ImageNet val acc", tables=("grid",), grid_title="ImageNet validation accuracy (%)"),
     Metric("realized_noise", "realised noise"),
-    Metric("dict_purity", "dict purity", producer="method", source="epoch", tables=("diagnostics",)),
-    Metric("zero_weight_ratio", "zero-weight ratio", producer="method", tables=("diagnostics",)),
+    Metric("dict_purity", "dict purity", producer="method", source="epoch", tables=("diagnostics",), curve=True),
+    Metric("zero_weight_ratio", "zero-weight ratio", producer="method", tables=("diagnostics",), curve=True),
     Metric("weight_purity", "weight purity", producer="method", tables=("diagnostics",)),
     Metric("weight_auroc", "weight AUROC", producer="method", tables=("diagnostics",)),
     Metric("clean_weight", "mean weight of clean samples", producer="method", scale=1.0, digits=4),

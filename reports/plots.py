@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import metrics  # noqa: E402
+from .curves import curve_plots, read_curves  # noqa: E402
 from .layouts import SuiteReport  # noqa: E402
 from .render import fmt_ratio  # noqa: E402
 from .tables import row_rank  # noqa: E402
@@ -211,15 +212,24 @@ def shot_accuracy(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteRepo
 _PER_SUITE = {"accuracy_vs_noise": accuracy_vs_noise, "cost": cost_bars, "shots": shot_accuracy}
 
 
-def all_plots(df: pd.DataFrame, agg: pd.DataFrame, folder: Path, suites: dict) -> dict[str, dict]:
+def all_plots(df: pd.DataFrame, agg: pd.DataFrame, folder: Path, suites: dict, out_dir=None) -> dict[str, dict]:
     """Every plot whose data exists: {kind: {suite (None: across suites): [relative paths]}};
-    each suite gets the plots its declaration lists (``suites``: name -> SuiteReport)."""
+    each suite gets the plots its declaration lists (``suites``: name -> SuiteReport); the
+    per-epoch curves come from the trial directories under ``out_dir``/ray."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
     out = {"purity_vs_accuracy": {None: purity_vs_accuracy(df, folder)},
            "zero_weight_vs_noise": {None: zero_weight_vs_noise(df, folder)}}
+    want_curves = out_dir is not None and any("curves" in r.plots for r in suites.values())
+    per_epoch = read_curves(out_dir, df["trial_id"]) if want_curves else None
     for suite, report in suites.items():
         for kind in report.plots:
-            out.setdefault(kind, {})[suite] = _PER_SUITE[kind](agg, folder, suite, report)
+            if kind == "curves":
+                paths = [] if per_epoch is None else curve_plots(
+                    df, per_epoch, folder, suite, lambda t, r=report: _order(t, r),
+                    lambda fig, name, title: _finish(fig, folder, _slug(name) + ".png", title))
+            else:
+                paths = _PER_SUITE[kind](agg, folder, suite, report)
+            out.setdefault(kind, {})[suite] = paths
     return out

@@ -147,3 +147,15 @@ def test_ema_evaluation_keeps_the_raw_accuracy_beside_it():
     assert both["test_acc"] != both["raw_test_acc"]          # 0.999 over ~60 steps: near the initial weights
     halved = train({**TINY, "method": "softmax", "reward_total": 100})
     assert halved["num_reward"] == 100                       # 10 per class over digits' 10 classes
+
+
+def test_epoch_lines_carry_the_curve_metrics():
+    """The per-epoch points of the report's curves: zero-weight ratio once a method weights."""
+    from bench import suites
+
+    t = next(t for t in suites.expand(suites.SUITES["label_noise"], "smoke", methods=["fsr"], seeds=1)
+             if t["corruption"] == "uniform:0.4")
+    lines = []
+    train(dict(t, epochs=2, hparams={**t["hparams"], "warmup_epochs": 1}), report=lines.append)
+    assert "zero_weight_ratio" not in lines[0]                     # the warm-up weights nothing
+    assert 0 <= lines[1]["zero_weight_ratio"] <= 1 and 0 <= lines[1]["dict_purity"] <= 1

@@ -119,3 +119,22 @@ def test_a_declaration_with_an_unknown_kind_is_refused():
         SuiteReport("x", columns="by_moon_phase")
     with pytest.raises(ValueError, match="unknown table kinds"):
         metrics.Metric("x", "x", tables=("pie",))
+
+
+def test_per_epoch_curves_come_from_the_trial_directories(tmp_path):
+    import json as _json
+
+    trials = suites.expand(suites.SUITES["ablation"], "smoke", seeds=1)
+    for i, t in enumerate(trials):
+        store.append_row(tmp_path, runner.make_row(t, FAKE))
+        d = tmp_path / "ray" / "ablation-smoke-x" / f"{t['trial_id']}-{t['method']}-{t['corruption']}-s0"
+        d.mkdir(parents=True)
+        lines = [{"epoch": e, "test_acc": 0.1 * e + 0.01 * i, **({"dict_purity": 0.5 + 0.1 * e} if t["method"] == "fsr" else {})}
+                 for e in (1, 2, 3)]
+        (d / "result.json").write_text("\n".join(map(_json.dumps, lines)) + "\n{torn")
+    md = reports.build_report(tmp_path, suites=suites.report_declarations()).read_text()
+    pngs = sorted((tmp_path / "report" / "plots").glob("curves*.png"))
+    assert len(pngs) == 1 and f"(plots/{pngs[0].name})" in md
+    from reports.curves import read_curves
+    c = read_curves(tmp_path, [t["trial_id"] for t in trials])
+    assert len(c) == 3 * len(trials) and c["dict_purity"].notna().sum() == 3 * sum(t["method"] == "fsr" for t in trials)
