@@ -57,7 +57,8 @@ def check_data_fits(trials: list[dict], ds) -> None:
         for t in trials:
             if t["corruption"] == spec:
                 break
-        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, spec, 0, t.get("reward_per_class") or 0,
+        long_tail = datasets.Spec(tuple(p for p in datasets.parse(spec).parts if p.kind == "lt"))   # noise keeps classes
+        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, long_tail, 0, t.get("reward_per_class") or 0,
                              t.get("train_limit"), ds.asym_target)
         empty = [c for c in range(ds.num_classes) if not (plan.corrupted.true == c).any()]
         if empty:

@@ -170,6 +170,9 @@ def _validate_run(args) -> list[dict]:
                            data_root=data_root, download=args.download, device=args.device, dataset_options=options,
                            checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()),
                            precision=args.precision, channels_last=args.channels_last, sets=sets)
+    if not trials:
+        raise UsageError(f"no trial in this grid (human:NAME runs on its own CIFAR data set only: "
+                         f"{', '.join(f'{k} on {d}' for k, (d, _) in datasets.corruptions.HUMAN_LABELS.items())})")
     if options and any(t["dataset"] != "webvision" for t in trials):
         raise UsageError("--imagenet-root is for the webvision data set only")
     if len(trials) > MAX_TRIALS and not args.yes and not args.dry_run:
@@ -180,6 +183,9 @@ def _validate_run(args) -> list[dict]:
             ds = datasets.load_dataset(name, data_root, args.download,
                                        **(options if name == "webvision" and options else {}))
             check_data_fits([t for t in trials if t["dataset"] == name and t.get("task") != "cost"], ds)
+            for spec in sorted({t["corruption"] for t in trials if t["dataset"] == name}):
+                if datasets.parse(spec).noise_type == "human":   # read and check the label file now, once
+                    ds.human_labels(datasets.parse(spec).get("human"))
     return trials
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from datasets.corruptions import parse
 from methods.fsr import PUSHERS
 from reports.layouts import SuiteReport
 
@@ -59,7 +60,7 @@ class Suite:
     name: str
     description: str
     setting: str                       # "noise", "long_tail" or "mixed": picks the BASE settings
-    corruptions: list[str]
+    corruptions: list[str] | dict     # or {profile: [specs]}
     entries: list[Entry]
     overrides: dict = field(default_factory=dict)   # {profile: {key: value}} on top of BASE
     task: str = "train"                # "train" (bench.harness) or "cost" (bench.cost)
@@ -209,6 +210,14 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
     Suite("sensitivity", "FSR's hyper-parameters one at a time around the defaults (paper Table 4 bottom)", "noise",
           ["uniform:0.4"], _sensitivity_entries(), datasets={"paper": ["cifar100"]},
           report=SuiteReport("Hyper-parameter sensitivity (paper Table 4 bottom)", paper_tables=("uniform noise table",))),
+    # real human label noise (CIFAR-N); smoke and quick, on MNIST-1D, run instance-dependent noise
+    # as a stand-in at about the levels of CIFAR-10N's label sets (aggre ~0.1, rand ~0.2, worst ~0.4)
+    Suite("human_noise", "human label noise: CIFAR-10N / CIFAR-100N (paper profile); idn stand-in elsewhere",
+          "noise", {"smoke": ["idn:0.2"], "quick": ["idn:0.1", "idn:0.2", "idn:0.4"],
+                    "paper": [f"human:{n}" for n in ("aggre", "rand1", "rand2", "rand3", "worst", "noisy")]},
+          NOISE_METHODS, datasets=BOTH_CIFARS,
+          report=SuiteReport("Human label noise (CIFAR-N; instance-dependent stand-in below the paper profile)",
+                             plots=("curves",))),
     Suite("webvision", "WebVision's first 50 classes, real web label noise (paper Table 5)", "webvision",
           ["clean"], [_e("softmax"), _e("fsr", **FSR_WEBVISION)],
           report=SuiteReport("WebVision (paper Table 5)", paper_tables=("webvision table",))),
@@ -248,8 +257,10 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
     names = [dataset] if dataset else suite.datasets.get(profile, [base["dataset"]])
     models = COST_MODELS[profile] if suite.task == "cost" else [(base["model"], d) for d in names]
     trials = []
-    for corruption in suite.corruptions:
+    for corruption in _by_profile(suite.corruptions, profile):
         for model, data in models:
+            if not parse(corruption).fits(data):   # a human label set runs on its own data set only
+                continue
             for entry in suite.entries:
                 if profile not in entry.profiles or (methods and entry.method not in methods):
                     continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -29,6 +30,7 @@ class Dataset:
     asym_target: list[int] | None = None
     augment: str = "none"
     extra_test: dict = field(default_factory=dict)   # name -> (x, y): further test sets (e.g. ImageNet val)
+    human_labels: Callable | None = None   # name -> a human label set of the training split (CIFAR-N)
 
     def __post_init__(self):
         if not self.class_names:

@@ -15,6 +15,7 @@ import torch
 
 from .base import Dataset, DatasetError
 from .embedded import cache_dir
+from .human import load_human_labels
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
@@ -101,13 +102,19 @@ def _load(cls, name: str, root, download: bool):
     return root, train, test, y(train), y(test)
 
 
+def _human(root, download, name, y_train, num_classes):
+    """CIFAR-N's human label sets of this training split, read (and checked) when first asked for."""
+    return lambda label_set: load_human_labels(label_set, name, root, download, y_train.numpy(), num_classes)
+
+
 def load_cifar10(root=None, download: bool = False) -> Dataset:
     from torchvision.datasets import CIFAR10
 
-    _, tr, te, ytr, yte = _load(CIFAR10, "cifar10", root, download)
+    root, tr, te, ytr, yte = _load(CIFAR10, "cifar10", root, download)
     return Dataset("cifar10", _to_tensor(tr.data, CIFAR10_MEAN, CIFAR10_STD), ytr,
                    _to_tensor(te.data, CIFAR10_MEAN, CIFAR10_STD), yte, 10,
-                   class_names=list(tr.classes), asym_target=list(CIFAR10_ASYM), augment="crop_flip")
+                   class_names=list(tr.classes), asym_target=list(CIFAR10_ASYM), augment="crop_flip",
+                   human_labels=_human(root, download, "cifar10", ytr, 10))
 
 
 def cifar100_coarse(root: Path) -> list[int]:
@@ -141,4 +148,5 @@ def load_cifar100(root=None, download: bool = False) -> Dataset:
     target = superclass_cycle(cifar100_coarse(root))
     return Dataset("cifar100", _to_tensor(tr.data, CIFAR100_MEAN, CIFAR100_STD), ytr,
                    _to_tensor(te.data, CIFAR100_MEAN, CIFAR100_STD), yte, 100,
-                   class_names=list(tr.classes), asym_target=target, augment="crop_flip")
+                   class_names=list(tr.classes), asym_target=target, augment="crop_flip",
+                   human_labels=_human(root, download, "cifar100", ytr, 100))

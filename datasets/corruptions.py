@@ -3,8 +3,9 @@
 A spec's string form is what the command line takes: ``uniform:0.4`` (a random label from all
 C classes with probability R, the FSR reference's convention), ``sym:0.4`` (a random *other*
 class), ``asym:0.2`` (class c -> asym_target[c] with probability R), ``lt:50`` (exponential long
-tail, imbalance 50), ``clean``, and combinations joined by ``+`` such as ``lt:50+uniform:0.2``
-(applied left to right; the long tail always comes first).
+tail, imbalance 50), ``human:worst`` (a published human label set, CIFAR-N: datasets.human),
+``clean``, and combinations joined by ``+`` such as ``lt:50+uniform:0.2`` (applied left to
+right; the long tail always comes first).
 """
 from __future__ import annotations
 
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-KINDS = ("uniform", "sym", "asym", "lt", "idn")
+KINDS = ("uniform", "sym", "asym", "lt", "idn", "human")
+#: the human label sets (CIFAR-N, datasets.human): name -> (its data set, the key in the published file)
+HUMAN_LABELS = {"aggre": ("cifar10", "aggre_label"), "rand1": ("cifar10", "random_label1"),
+                "rand2": ("cifar10", "random_label2"), "rand3": ("cifar10", "random_label3"),
+                "worst": ("cifar10", "worse_label"), "noisy": ("cifar100", "noisy_label")}
 
 
 class SpecError(ValueError):
@@ -23,10 +28,10 @@ class SpecError(ValueError):
 @dataclass(frozen=True)
 class Corruption:
     kind: str
-    value: float
+    value: float | str      # a ratio; human noise: the label set's name
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.value:g}"   # uniform:0, uniform:0.4, lt:50
+        return f"{self.kind}:{self.value if isinstance(self.value, str) else format(self.value, 'g')}"
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,13 @@ class Spec:
 
     @property
     def noise_ratio(self) -> float:
-        return next((p.value for p in self.parts if p.kind != "lt"), 0.0)
+        """The chosen noise rate; NaN for human noise (its rate is the label set's, measured)."""
+        value = next((p.value for p in self.parts if p.kind != "lt"), 0.0)
+        return float("nan") if isinstance(value, str) else value
+
+    def fits(self, dataset: str) -> bool:
+        """Whether the corruption can apply to ``dataset`` (a human label set: its own only)."""
+        return all(p.kind != "human" or HUMAN_LABELS[p.value][0] == dataset for p in self.parts)
 
     @property
     def imbalance_ratio(self) -> float:
@@ -67,6 +78,11 @@ def parse(text: str | Spec) -> Spec:
         if kind not in KINDS or not sep:
             raise SpecError(f"bad corruption {token!r}: expected one of "
                             + ", ".join(f"{k}:VALUE" for k in KINDS))
+        if kind == "human":
+            if value.strip() not in HUMAN_LABELS:
+                raise SpecError(f"bad corruption {token!r}: human label sets are {', '.join(HUMAN_LABELS)}")
+            parts.append(Corruption(kind, value.strip()))
+            continue
         try:
             v = float(value)
         except ValueError:
@@ -166,9 +182,10 @@ def idn_noise(labels, features, num_classes, ratio, rng) -> np.ndarray:
     return np.minimum((np.cumsum(P, 1) < u).sum(1), num_classes - 1).astype(np.int64)
 
 
-def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None, features=None) -> Corrupted:
+def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None, features=None, human=None) -> Corrupted:
     """Apply ``spec`` to true ``labels`` with a reproducible RNG per stage; pure. ``features``:
-    the inputs aligned with ``labels`` (array-like, any shape per sample), which ``idn`` needs."""
+    the inputs aligned with ``labels`` (array-like, any shape per sample), which ``idn`` needs;
+    ``human``: the human label set aligned with ``labels``, which ``human`` needs."""
     spec = parse(spec)
     labels = np.asarray(labels, dtype=np.int64)
     if labels.ndim != 1:
@@ -182,6 +199,8 @@ def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None, feature
         raise ValueError(f"seed must be >= 0, got {seed}")
     if spec.get("idn") is not None and features is None:
         raise ValueError("idn noise needs the inputs (features=...)")
+    if spec.noise_type == "human" and (human is None or len(human) != len(labels)):
+        raise ValueError("human noise needs the human labels of these samples (human=...)")
     kept = np.arange(len(labels))
     observed = labels.copy()
     for stage, part in enumerate(spec.parts):
@@ -195,6 +214,8 @@ def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None, feature
             observed = asym_noise(observed, target, part.value, rng)
         elif part.kind == "idn":
             observed = idn_noise(observed, np.asarray(features)[kept], num_classes, part.value, rng)
+        elif part.kind == "human":
+            observed = np.asarray(human, dtype=np.int64)[kept]
         else:
             observed = uniform_noise(observed, num_classes, part.value, rng,
                                      include_true=part.kind == "uniform")

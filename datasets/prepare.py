@@ -63,10 +63,10 @@ class Plan:
 
 
 def plan(labels, num_classes: int, corruption, seed: int, reward_per_class: int = 0,
-         train_limit: int | None = None, asym_target=None, features=None) -> Plan:
+         train_limit: int | None = None, asym_target=None, features=None, human=None) -> Plan:
     """Stratified ``train_limit`` subset (if any), then the clean balanced reward split, then the
-    corruption on what remains. Pure and seeded. ``features``: the inputs aligned with
-    ``labels`` (only instance-dependent noise reads them)."""
+    corruption on what remains. Pure and seeded. ``features`` and ``human``: the inputs and a
+    human label set aligned with ``labels`` (only idn and human noise read them)."""
     spec = parse(corruption)
     labels = np.asarray(labels, dtype=np.int64)
     pool = np.arange(len(labels))
@@ -75,7 +75,8 @@ def plan(labels, num_classes: int, corruption, seed: int, reward_per_class: int 
     reward, rest = reward_split(labels[pool], num_classes, reward_per_class, seed)
     reward, rest = pool[reward], pool[rest]
     c = corrupt(labels[rest], num_classes, spec, seed, asym_target,
-                None if features is None or spec.get("idn") is None else np.asarray(features)[rest])
+                None if features is None or spec.get("idn") is None else np.asarray(features)[rest],
+                None if human is None else np.asarray(human)[rest])
     return Plan(spec=spec, reward=reward, train=rest[c.kept], corrupted=c)
 
 
@@ -117,6 +118,18 @@ class Prepared:
         return self
 
 
+def _plan(ds: Dataset, spec: Spec, seed: int, reward_per_class: int, train_limit) -> Plan:
+    """``plan`` on a loaded data set, with the inputs and the human labels where the spec needs them."""
+    human = None
+    if spec.noise_type == "human":
+        name = spec.get("human")
+        if ds.human_labels is None:
+            raise DatasetError(f"human:{name}: {ds.name} has no human label sets (CIFAR-N: cifar10, cifar100)")
+        human = ds.human_labels(name)
+    return plan(ds.y_train.numpy(), ds.num_classes, spec, seed, reward_per_class, train_limit,
+                ds.asym_target, ds.x_train if spec.get("idn") is not None else None, human)
+
+
 def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
             train_limit: int | None = None) -> Prepared:
     """Reward split (clean, balanced) first, then the corruption on the rest; the test split is
@@ -124,8 +137,7 @@ def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
 
     ``train_limit`` keeps a seeded, stratified subset of the training split before anything
     else (for fast smoke runs)."""
-    p = plan(ds.y_train.numpy(), ds.num_classes, corruption, seed, reward_per_class, train_limit,
-             ds.asym_target, ds.x_train)
+    p = _plan(ds, parse(corruption), seed, reward_per_class, train_limit)
     t = lambda a: torch.as_tensor(a, dtype=torch.int64)
     train, reward = t(p.train), t(p.reward)
     return Prepared(
@@ -136,11 +148,13 @@ def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
         augment=ds.augment, extra_test=dict(ds.extra_test))
 
 
-def expected_noise(spec, true_labels, num_classes: int, asym_target=None) -> float:
+def expected_noise(spec, true_labels, num_classes: int, asym_target=None) -> float | None:
     """The wrong-label rate the noise part of ``spec`` should produce on ``true_labels`` (in
     expectation): uniform r (C - 1) / C, sym and idn r, asym r times the share of samples whose class
-    asymmetric noise moves."""
+    asymmetric noise moves; None for human noise (only measured)."""
     spec = parse(spec)
+    if spec.noise_type == "human":
+        return None
     r, kind = spec.noise_ratio, spec.noise_type
     if kind == "uniform":
         return r * (num_classes - 1) / num_classes
@@ -164,8 +178,7 @@ def describe(name: str, corruption, seed: int, root=None, download: bool = False
 
     spec = parse(corruption)
     ds = load_dataset(name, root, download, **({"resize": resize} if resize is not None else {}))
-    p = plan(ds.y_train.numpy(), ds.num_classes, spec, seed, reward_per_class, train_limit,
-             ds.asym_target, ds.x_train)
+    p = _plan(ds, spec, seed, reward_per_class, train_limit)
     c, k = p.corrupted, ds.num_classes
     counts = lambda y: [int(v) for v in np.bincount(y, minlength=k)]
     return {
@@ -173,7 +186,7 @@ def describe(name: str, corruption, seed: int, root=None, download: bool = False
         "seed": int(seed),
         "corruption": str(spec),
         "noise_type": spec.noise_type,
-        "noise_ratio": float(spec.noise_ratio),
+        "noise_ratio": None if spec.noise_type == "human" else float(spec.noise_ratio),
         "imbalance_ratio": float(spec.imbalance_ratio),
         "num_classes": int(k),
         "class_names": [str(n) for n in ds.class_names],
@@ -187,7 +200,7 @@ def describe(name: str, corruption, seed: int, root=None, download: bool = False
         "test_class_counts": counts(ds.y_test.numpy()),
         "num_noisy": int((~c.clean).sum()),
         "realized_noise": float(c.realized_noise),
-        "expected_noise": float(expected_noise(spec, c.true, k, ds.asym_target)),
+        "expected_noise": expected_noise(spec, c.true, k, ds.asym_target),
         "train_limit": int(train_limit) if train_limit else None,
         "reward_per_class": int(reward_per_class),
     }

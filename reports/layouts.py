@@ -105,6 +105,6 @@ COLUMNS = {
         title=lambda part: f" / {part.name}"),
     "corruption": Columns(
         "method \\ corruption", "",
-        key=lambda r: (float(r["imbalance_ratio"]), r["noise_type"], float(r["noise_ratio"])),
+        key=lambda r: (float(r["imbalance_ratio"]), r["noise_type"], float(r["noise_ratio"]), r["corruption"]),
         name=lambda r, part: r["corruption"]),
 }

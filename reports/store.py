@@ -59,10 +59,10 @@ def load_results(out_dir) -> pd.DataFrame:
     for c in numeric():
         df[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
     df["status"] = df["status"].str.lower().replace("", "failed")
-    df.loc[df["noise_type"] == "", "noise_type"] = "none"
+    # no noise: an empty type or a zero ratio; a type with no ratio (human noise) keeps its type
+    df.loc[(df["noise_type"] == "") | (df["noise_ratio"] == 0), "noise_type"] = "none"
     df["noise_ratio"] = df["noise_ratio"].fillna(0.0)
     df["imbalance_ratio"] = df["imbalance_ratio"].fillna(1.0)
-    df.loc[df["noise_ratio"] == 0, "noise_type"] = "none"
     df.loc[df["corruption"] == "", "corruption"] = "clean"
     df["device_type"] = [("" if not d else "cpu" if d.startswith("cpu") else "gpu") for d in df["device"]]
     df["label"] = np.where(df["variant"] != "", df["variant"], df["method"])

@@ -62,3 +62,15 @@ def test_idn_after_a_long_tail_and_in_a_plan():
     assert p.spec.noise_type == "idn" and p.spec.imbalance_ratio == 10
     assert abs(p.corrupted.realized_noise - 0.3) < 0.05
     assert np.array_equal(p.corrupted.true, y[p.train])
+
+
+def test_the_run_checks_accept_idn_trials():
+    """The pre-run check of every class keeping a sample reads only the long tail (it once
+    failed on idn, which needs the inputs)."""
+    import datasets
+    from bench import suites
+    from bench.checks import check_data_fits
+
+    trials = suites.expand(suites.Suite(**{**vars(suites.SUITES["label_noise"]), "corruptions": ["lt:5+idn:0.4"]}),
+                           "smoke", seeds=1)
+    check_data_fits(trials, datasets.load_dataset("mnist1d"))
