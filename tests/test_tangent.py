@@ -14,7 +14,7 @@ from methods.base import per_sample_ce
 from methods._functional import fcall, meta_parameter_names
 from methods._tangent import Recorder, UnsupportedGraph, ce_tangent, recorder_or_none
 
-SHAPES = {"small_cnn": [(1, 12), (3, 8, 8)], "mlp": [(1, 12)], "resnet32": [(3, 16, 16)],
+SHAPES = {"small_cnn": [(1, 12), (3, 8, 8)], "small_cnn_fast": [(3, 16, 16)], "mlp": [(1, 12)], "resnet32": [(3, 16, 16)],
           "wrn28_10": [], "wrn28_2": [(3, 8, 8)],   # WRN-28-10 is WRN-28-2 wider: same graph
           "resnet18": [], "resnet50": []}   # max-pooling has no tangent rule: torch.func.jvp (tested below)
 
