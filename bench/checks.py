@@ -46,6 +46,32 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         raise UsageError(f"--address {address}: nothing answers there ({e.strerror or e})") from None
 
 
+def check_methods(suite, names) -> None:
+    """Every method the run names can be built (registered, installed, or package.module:Class)."""
+    from methods import get_method_class
+
+    missing = []
+    for m in names:
+        try:
+            get_method_class(m)
+        except (KeyError, ValueError):
+            missing.append(m)
+    if missing:
+        raise UsageError(f"suite {suite.name} needs method(s) not registered: {', '.join(missing)}")
+
+
+def check_data(trials: list[dict], data_root, download: bool, options) -> None:
+    """Load each data set the training trials use (downloading it once, here, if asked), check
+    that it fits them, and read any human label set they name."""
+    for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
+        ds = datasets.load_dataset(name, data_root, download, **(options if name == "webvision" and options else {}))
+        mine = [t for t in trials if t["dataset"] == name and t.get("task") != "cost"]
+        check_data_fits(mine, ds)
+        for spec in sorted({datasets.parse(t["corruption"]) for t in mine}, key=str):
+            if spec.noise_type == "human":
+                ds.human_labels(spec.get("human"))
+
+
 def check_data_fits(trials: list[dict], ds) -> None:
     """Every corruption leaves each class a sample, and every network takes the data's shape
     (one forward of two samples)."""

@@ -17,7 +17,7 @@ import datasets
 from methods import METHODS, get_method_class, plugin_methods
 
 from . import gpucheck, overrides, store, suites
-from .checks import UsageError, check_data_fits, check_device
+from .checks import UsageError, check_data, check_device, check_methods
 
 
 MAX_TRIALS = 1000   # a larger grid needs --yes
@@ -114,14 +114,6 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _known(method: str) -> bool:
-    try:
-        get_method_class(method)
-        return True
-    except (KeyError, ValueError):
-        return False
-
-
 def _with_own_methods(suite, names) -> "suites.Suite":
     """The suite with an entry (default hyper-parameters) for each named method it lacks: a
     built-in or installed one by name, a user's own as package.module:Class."""
@@ -145,9 +137,7 @@ def _validate_run(args) -> list[dict]:
     if args.profile not in suites.PROFILES:
         raise UsageError(f"unknown profile {args.profile!r}; known: {', '.join(suites.PROFILES)}")
     suite = _with_own_methods(suites.SUITES[args.suite], args.methods or [])
-    missing = [m for m in suite.methods() if not _known(m) and (not args.methods or m in args.methods)]
-    if missing:
-        raise UsageError(f"suite {suite.name} needs method(s) not registered: {', '.join(missing)}")
+    check_methods(suite, [m for m in suite.methods() if not args.methods or m in args.methods])
     if args.dataset and args.dataset not in datasets.DATASETS:
         raise UsageError(f"unknown dataset {args.dataset!r}; known: {', '.join(datasets.DATASETS)}")
     if args.seeds is not None and args.seeds < 1:
@@ -179,13 +169,7 @@ def _validate_run(args) -> list[dict]:
         raise UsageError(f"the grid has {len(trials)} trials (more than {MAX_TRIALS}); pass --yes to run it "
                          "(or --dry-run to see it)")
     if not args.dry_run:  # fail early (and download once, here) if data are missing; cost trials use shapes only
-        for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
-            ds = datasets.load_dataset(name, data_root, args.download,
-                                       **(options if name == "webvision" and options else {}))
-            check_data_fits([t for t in trials if t["dataset"] == name and t.get("task") != "cost"], ds)
-            for spec in sorted({t["corruption"] for t in trials if t["dataset"] == name}):
-                if datasets.parse(spec).noise_type == "human":   # read and check the label file now, once
-                    ds.human_labels(datasets.parse(spec).get("human"))
+        check_data(trials, data_root, args.download, options)
     return trials
 
 
