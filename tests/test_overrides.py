@@ -66,6 +66,9 @@ def test_chosen_trials_never_share_a_cell_with_the_defaults(tmp_path):
             store.append_row(tmp_path, runner.make_row(t, {"test_acc": 0.5, "status": "ok"}))
     md = reports.build_report(tmp_path, suites=suites.report_declarations(), plots=False).read_text()
     assert md.count("| softmax [cfg ") >= 2   # two rows, each named by its configuration
+    rows = store.read_rows(tmp_path)
+    sets = [json.loads(r["extra"]).get("set") if r["extra"] else None for r in rows]
+    assert sets == [None] * (len(rows) // 2) + [{"epochs": 3}] * (len(rows) // 2)   # the row says what was chosen
 
 
 @pytest.mark.parametrize("shape", [(3, 32, 32), (1, 28, 28)])
