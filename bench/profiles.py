@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+from datasets import DATASETS
 from methods.base import SGD
 
 PROFILES = ("smoke", "quick", "paper")
@@ -55,3 +56,20 @@ CHECKPOINT_EVERY = {"smoke": 0, "quick": 5, "paper": 1}
 # numeric precision of the steps (methods._precision): "auto" is bf16 on a CUDA GPU that has it,
 # fp32 elsewhere; a trial's config names it only where it is not fp32 (ids of fp32 trials unchanged)
 PRECISION = {"smoke": "fp32", "quick": "fp32", "paper": "auto"}
+
+
+def by_profile(value, profile):
+    """``{"smoke": a, "quick": b, "paper": c}`` -> the profile's value; anything else as it is."""
+    return value[profile] if isinstance(value, dict) and set(value) <= set(PROFILES) and value else value
+
+
+OMIT = object()   # resolve(): leave the key out (the method's default applies)
+
+
+def resolve(value, profile: str, dataset: str):
+    """A hyper-parameter's value for a trial: by profile, then ``{"cifar100": v}`` (data-set
+    names only) gives v on that data set and OMIT on the others."""
+    value = by_profile(value, profile)
+    if isinstance(value, dict) and value and set(value) <= set(DATASETS):
+        return value.get(dataset, OMIT)
+    return value

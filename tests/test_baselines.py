@@ -65,3 +65,11 @@ def test_bad_hyper_parameters_are_refused(bad):
     name = bad.pop("method")
     with pytest.raises(ValueError, match=name):
         METHODS[name](build_model("mlp", (1, 16), 4), _ctx(), **bad)
+
+
+def test_elr_takes_its_cifar100_setting_on_cifar100_only():
+    from bench import suites
+
+    trials = suites.expand(suites.SUITES["label_noise"], "paper", seeds=1, methods=["elr"])
+    assert {(t["dataset"], tuple(sorted(t["hparams"].items()))) for t in trials} == {
+        ("cifar10", ()), ("cifar100", (("beta", 0.9), ("lam", 7.0)))}
