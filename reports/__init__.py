@@ -1,8 +1,11 @@
-"""Tables and plots from the results store (DIR/results.csv) only.
+"""Tables and plots from the results store (DIR/results.csv, and for the per-epoch curves the
+trial directories beside it), laid out as the suites declare (reports.layouts.SuiteReport).
 
-    build_report(out_dir, formats=("md",)) -> Path of DIR/report/report.md
+    build_report(out_dir, formats=("md",), suites={name: SuiteReport}) -> Path of DIR/report/report.md
 
-Never imports bench, methods or datasets: the store's CSV is the whole interface.
+Never imports bench, methods or datasets: the store and the declarations handed in are the
+whole interface; the metric registry (reports.metrics) and the store's schema live here, below
+the harness that writes them.
 """
 from .build import FORMATS, build_report, prepare
 from .paper import PUBLISHED, PUBLISHED_COST
