@@ -21,11 +21,14 @@ import torch.nn.functional as F
 from .base import Method
 
 
-def elr_loss(logits, y, target, lam):
-    """The batch's loss for the targets ``target`` (its rows: the batch's t_i, already updated)."""
-    p = torch.softmax(logits, 1).clamp(1e-4, 1 - 1e-4)
-    reg = torch.log1p(-(target * p).sum(1))
-    return F.cross_entropy(logits, y) + lam * reg.mean()
+def clamped_probs(logits):
+    """softmax(logits) clamped to [1e-4, 1 - 1e-4], in fp32 (1 - 1e-4 is 1 in bf16)."""
+    return torch.softmax(logits.float(), 1).clamp(1e-4, 1 - 1e-4)
+
+
+def elr_loss(logits, p, y, target, lam):
+    """The batch's loss, with ``p = clamped_probs(logits)`` and the batch's targets t_i (updated)."""
+    return F.cross_entropy(logits, y) + lam * torch.log1p(-(target * p).sum(1)).mean()
 
 
 class ELR(Method):
@@ -40,10 +43,10 @@ class ELR(Method):
 
     def train_step(self, batch, info):
         logits = self.model(batch.x)
-        with torch.no_grad():
-            p = torch.softmax(logits.float(), 1).clamp(1e-4, 1 - 1e-4)
-            b = self.hp["beta"]
-            self.target[batch.idx] = b * self.target[batch.idx] + (1 - b) * p / p.sum(1, keepdim=True)
-        loss = elr_loss(logits, batch.y, self.target[batch.idx], self.hp["lam"])
+        p = clamped_probs(logits)   # once: the target update takes it without gradient, the loss with
+        b, pd = self.hp["beta"], p.detach()
+        target = b * self.target[batch.idx] + (1 - b) * pd / pd.sum(1, keepdim=True)
+        self.target[batch.idx] = target
+        loss = elr_loss(logits, p, batch.y, target, self.hp["lam"])
         self.sgd_step(loss)
         return {"loss": loss.detach()}

@@ -12,7 +12,7 @@ from .tables import row_rank
 
 
 def _published(report: SuiteReport, r) -> str:
-    pc = paper.PUBLISHED_COST.get(report.paper_rows.get(r["variant"] or r["method"]))
+    pc = paper.PUBLISHED_COST.get(report.paper_row(r))
     if not pc:
         return DASH
     return (f"time +{fmt_ratio(pc['step_time'][0])}% to +{fmt_ratio(pc['step_time'][1])}%, "

@@ -32,6 +32,10 @@ class SuiteReport:
     paper_rows: dict = field(default_factory=dict)   # row label -> the paper's row name
     rows: tuple = ()                                 # row labels in the order shown (others after)
 
+    def paper_row(self, r) -> str | None:
+        """The paper's row name for an aggregate row of this suite (by its declared label)."""
+        return self.paper_rows.get(r["variant"] or r["method"])
+
     def __post_init__(self):
         bad = ([self.columns] if self.columns not in COLUMNS else []) + \
               [t for t in self.tables if t not in TABLES] + [p for p in self.plots if p not in PLOTS]

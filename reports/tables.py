@@ -75,7 +75,7 @@ def _published_rows(grid: Grid, metric: str):
     pms = {}
     for rk in grid.rows:
         r = next(grid.cells[(rk, c)] for c in grid.cols if (rk, c) in grid.cells)
-        pms[rk] = grid.report.paper_rows.get(r["variant"] or r["method"])
+        pms[rk] = grid.report.paper_row(r)
     out = []
     for pm, extra in sorted({(pm, rk[1]) for rk, pm in pms.items() if pm},
                             key=lambda k: (k[1] is not None, k[1] or 0, k[0])):
@@ -194,7 +194,7 @@ def _per_group(agg, suite, report, kind, context, title, note, by, ascending=Tru
 
 
 def _published_diagnostics(tab: Table, r, report: SuiteReport, here, dataset, model) -> None:
-    pm = report.paper_rows.get(r["variant"] or r["method"])
+    pm = report.paper_row(r)
     pubs = [paper.lookup(dataset, model, *_setting(r), pm, m.name, sources={"ablation"}) for m in here] if pm else []
     if any(pubs):
         tab.published.add(len(tab.rows))
