@@ -7,6 +7,9 @@ test set is evaluated after every epoch. Nothing here knows any particular metho
 With ``checkpoint_dir`` and ``checkpoint_every`` (N epochs) a trial saves its state every N
 epochs and a rerun of the same trial id continues from it (``bench.checkpoint``).
 
+A NaN or infinite weight or test output at an epoch's evaluation fails the trial with its reason
+(checked once per evaluation: no step waits for the host).
+
 With ``ema_decay`` (on in the paper profile, 0.999 as the reference code) the test accuracy is
 that of an exponential moving average of the weights, for every method alike; each row keeps
 the raw model's accuracy too (``raw_test_acc``, ``raw_best_acc``).
@@ -60,11 +63,30 @@ def use_channels_last(setting, device: torch.device, input_shape) -> bool:
 
 @torch.no_grad()
 def evaluate(method, x, y, batch_size, precision: str = "fp32") -> torch.Tensor:
+    """The predicted classes of ``x``; a NaN or infinite output raises (counted on the device,
+    read once at the end)."""
     method.model.eval()
+    preds, bad = [], torch.zeros((), dtype=torch.long, device=x.device)
     with amp.autocast(x.device, precision):
-        preds = [method.predict(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
+        for i in range(0, len(x), batch_size):
+            out = method.predict(x[i:i + batch_size])
+            bad += (~torch.isfinite(out)).flatten(1).any(1).sum()
+            preds.append(out.argmax(1))
     method.model.train()
+    if int(bad):
+        raise FloatingPointError(f"non-finite outputs for {int(bad)} of {len(x)} samples evaluated")
     return torch.cat(preds)
+
+
+@torch.no_grad()
+def check_weights(model: torch.nn.Module, epoch: int) -> None:
+    """Raise when a parameter or buffer holds a NaN or an infinity (one host sync)."""
+    named = [(n, t) for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_floating_point()]
+    finite = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
+    bad = [n for (n, _), ok in zip(named, finite) if not ok]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise FloatingPointError(f"non-finite weights in epoch {epoch}: {', '.join(bad[:3])}{more}")
 
 
 class WeightEMA:
@@ -201,8 +223,10 @@ class Trial:
         return sums, info
 
     def evaluate_epoch(self, epoch: int, sums: dict, info: StepInfo, t_epoch: float) -> dict:
-        """The epoch's line: test accuracy (of the EMA, if any, and raw), curves, dictionary purity."""
+        """The epoch's line: test accuracy (of the EMA, if any, and raw), curves, dictionary purity.
+        Non-finite weights or outputs raise here, once per epoch, not per step."""
         data, method, ebs = self.data, self.method, self.cfg["eval_batch_size"]
+        check_weights(self.model, epoch)
         extra = method.on_epoch_end(epoch) or {}
         dictionary = extra.pop("dictionary", None)
         pred = raw_pred = evaluate(method, data.x_test, data.y_test, ebs, self.prec)

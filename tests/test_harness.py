@@ -1,4 +1,5 @@
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -80,6 +81,48 @@ def test_nan_loss_raises_with_its_place(monkeypatch):
     monkeypatch.setitem(methods.METHODS, "nan", _Nan)
     with pytest.raises(FloatingPointError, match="loss is nan at epoch 0, step 0"):
         train({**TINY, "method": "nan"})
+
+
+class _NanWeights(Method):
+    """Leaves NaN in the model's weights and returns nothing (no loss to catch it by)."""
+
+    def train_step(self, batch, info):
+        with torch.no_grad():
+            self.model.fc.weight.fill_(float("nan"))
+        return {}
+
+
+class _InfOutputs(Method):
+    """Finite weights, no step at all, but an infinite output for every test sample."""
+
+    def train_step(self, batch, info):
+        return {}
+
+    def predict(self, x):
+        return self.model(x) * float("inf")
+
+
+def _run_in_trainable(monkeypatch, tmp_path, cfg):
+    """The final row bench.runner.trainable reports for ``cfg`` (Tune stood in for: no Ray)."""
+    from bench import runner
+
+    reports = []
+    context = SimpleNamespace(get_trial_dir=lambda: str(tmp_path))
+    monkeypatch.setattr(runner, "tune", SimpleNamespace(report=reports.append, get_context=lambda: context))
+    runner.trainable({"trial": cfg, "threads": torch.get_num_threads()})
+    assert reports[-1]["final"]
+    return reports[-1]
+
+
+@pytest.mark.parametrize("method,reason", [(_NanWeights, "non-finite weights in epoch 0: fc.weight"),
+                                           (_InfOutputs, "non-finite outputs for 360 of 360 samples")])
+def test_non_finite_weights_or_outputs_fail_the_trial_with_the_reason(monkeypatch, tmp_path, method, reason):
+    monkeypatch.setitem(methods.METHODS, "broken", method)
+    cfg = {**TINY, "method": "broken"}
+    with pytest.raises(FloatingPointError, match=reason):
+        train(cfg)
+    row = _run_in_trainable(monkeypatch, tmp_path, cfg)
+    assert row["status"] == "failed" and reason in row["error"] and "test_acc" not in row
 
 
 def test_weight_and_dictionary_diagnostics_are_measured_against_true_labels(monkeypatch):
