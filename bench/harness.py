@@ -5,7 +5,8 @@ permutation and augmented as tensors; the schedule sets the learning rate per st
 test set is evaluated after every epoch. Nothing here knows any particular method.
 
 With ``checkpoint_dir`` and ``checkpoint_every`` (N epochs) a trial saves its state every N
-epochs and a rerun of the same trial id continues from it (``bench.checkpoint``).
+epochs and a rerun of the same trial id continues from it (``bench.checkpoint``); a checkpoint
+that does not load or does not fit the trial is moved aside, and the trial starts from epoch 0.
 
 A NaN or infinite weight or test output at an epoch's evaluation fails the trial with its reason
 (checked once per evaluation: no step waits for the host).
@@ -290,15 +291,25 @@ class Trial:
         )
 
 
+def start(cfg: dict, trial_dir: str | None) -> tuple[Trial, Path | None]:
+    """The trial, continued from its checkpoint if it has one that loads and fits it (one that
+    does not is moved aside, and the trial starts from epoch 0); and its checkpoint's path."""
+    trial, path = Trial(cfg, trial_dir), checkpoint.path_for(cfg)
+    saved = checkpoint.load(path)
+    if saved is not None:
+        try:
+            trial.restore(saved)
+        except Exception as exc:   # tensors and numbers, but not this trial's state
+            checkpoint.set_aside(path, exc)
+            trial = Trial(cfg, trial_dir)   # afresh: the failed restore may have changed part of it
+    return trial, path
+
+
 def train(config: dict, report: Callable[[dict], None] | None = None, trial_dir: str | None = None) -> dict:
     """Run one trial; ``report`` gets one dict per epoch; returns the final metrics. With a
     checkpoint of this trial id (a killed run), it continues from there."""
     cfg = {**DEFAULTS, **config}
-    trial = Trial(cfg, trial_dir)
-    ckpt_path = checkpoint.path_for(cfg)
-    saved = checkpoint.load(ckpt_path)
-    if saved is not None:
-        trial.restore(saved)
+    trial, ckpt_path = start(cfg, trial_dir)
     every = int(cfg["checkpoint_every"])
     for epoch in range(trial.start, trial.epochs):
         t_epoch = time.perf_counter()

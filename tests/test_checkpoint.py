@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 
 import pytest
+import torch
 
 from bench import checkpoint
 from bench.harness import train
@@ -51,3 +52,37 @@ def test_no_checkpoint_without_a_directory_or_a_period(tmp_path):
     assert checkpoint.path_for(dict(trial_id="a", checkpoint_every=1)) is None
     assert checkpoint.path_for(dict(trial_id="a", checkpoint_dir=str(tmp_path), checkpoint_every=0)) is None
     assert checkpoint.path_for(dict(trial_id="a", checkpoint_dir=str(tmp_path), checkpoint_every=5)) == tmp_path / "a.pt"
+
+
+class _RunsCode:
+    """Unpickling this creates a file (what a planted checkpoint could do instead)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _plant(kind, path, marker):
+    if kind == "runs code":
+        torch.save({"epoch": 2, "step": 0, "method": _RunsCode(marker)}, path)
+    elif kind == "garbage":
+        path.write_bytes(b"not a checkpoint\x00\xff" * 10)
+    else:   # loads weights-only, but is not a trial's state
+        torch.save({"epoch": 2, "weights": torch.zeros(3)}, path)
+
+
+@pytest.mark.parametrize("kind", ["runs code", "garbage", "foreign"])
+def test_a_checkpoint_that_does_not_load_is_moved_aside_and_the_trial_starts_over(tmp_path, kind):
+    cfg = dict(BASE, epochs=2, method="softmax", trial_id="t-bad", checkpoint_dir=str(tmp_path / "ck"),
+               checkpoint_every=1)
+    path, marker = checkpoint.path_for(cfg), tmp_path / "marker"
+    path.parent.mkdir()
+    _plant(kind, path, marker)
+    epochs = []
+    with pytest.warns(RuntimeWarning, match="cannot be used .*moved to t-bad.pt.bad-"):
+        result = train(cfg, report=lambda m: epochs.append(m["epoch"]))
+    assert not marker.exists()                              # its code never ran
+    assert result["resumed_from_epoch"] == 0 and epochs == [1, 2]
+    assert not path.exists() and len(list(path.parent.glob("t-bad.pt.bad-*"))) == 1
