@@ -1,4 +1,5 @@
-"""Checks of a run's input that need more than argparse: the device and cluster, and whether
+"""Checks of a run's input that need more than argparse: the device and cluster, every trial's
+settings and hyper-parameters (each in its declared domain, and fitting together), and whether
 the data fit the suite (every class keeps a sample, every network takes the data's shape).
 Each failure is a ``UsageError``: one line on stderr and exit status 2."""
 from __future__ import annotations
@@ -7,6 +8,7 @@ import socket
 import sys
 
 import datasets
+from methods.domains import show
 
 
 class UsageError(Exception):
@@ -60,9 +62,60 @@ def check_methods(suite, names) -> None:
         raise UsageError(f"suite {suite.name} needs method(s) not registered: {', '.join(missing)}")
 
 
+ABSENT = object()
+
+
+def _setting(t: dict, key: str):
+    """A trial's setting ``key`` (``optim.NAME`` in its optimiser's), or ABSENT (the harness's default)."""
+    head, _, name = key.partition(".")
+    return t.get("optim", {}).get(name, ABSENT) if head == "optim" else t.get(key, ABSENT)
+
+
+def check_trials(trials: list[dict]) -> None:
+    """Every trial's settings (bench.profiles.SETTINGS) and its method's hyper-parameters
+    (``Method.domains``) lie in their domains and go together, whatever gave them: a profile,
+    a suite, a data set's own value or ``--set``."""
+    from methods import get_method_class
+
+    from .profiles import SETTINGS
+
+    classes = {m: get_method_class(m) for m in {t["method"] for t in trials}}
+    for t in trials:
+        where = f" (suite {t.get('suite')}, {t.get('variant') or t['method']} on {t.get('dataset')})"
+        for key, domain in SETTINGS.items():
+            value = _setting(t, key)
+            if value is not ABSENT and not domain.contains(value):
+                raise UsageError(f"{key}={show(value)} is out of range: {domain}{where}")
+        try:
+            classes[t["method"]].check_hparams(t["hparams"], t["method"])
+        except ValueError as e:
+            raise UsageError(f"{e}{where}") from None
+        check_together(t, classes[t["method"]], where)
+
+
+def check_together(t: dict, cls, where: str) -> None:
+    """Settings that fail every trial together although each lies in its domain."""
+    optim = t.get("optim", {})
+    if optim.get("nesterov") and optim.get("momentum", 0) == 0:
+        raise UsageError(f"optim.nesterov=true needs optim.momentum > 0 (SGD's Nesterov momentum){where}")
+    if cls.needs_reward and not (t.get("reward_total") or t.get("reward_per_class")):
+        raise UsageError(f"{t['method']} needs a clean reward set: reward_per_class={show(t.get('reward_per_class'))} "
+                         f"gives none (set it >= 1, or reward_total){where}")
+
+
+def check_layout(trials: list[dict], name: str, shape) -> None:
+    """``--channels-last on`` only for images (inputs C x H x W)."""
+    if len(shape) != 3 and any(t.get("channels_last") is True for t in trials):
+        raise UsageError(f"--channels-last on is for images; {name}'s inputs of shape {tuple(shape)} are not")
+
+
 def check_data(trials: list[dict], data_root, download: bool, options) -> None:
     """Load each data set the training trials use (downloading it once, here, if asked), check
-    that it fits them, and read any human label set they name."""
+    that it fits them, and read any human label set they name; cost trials: that their
+    synthetic inputs' shape fits the layout."""
+    for name in sorted({t["dataset"] for t in trials if t.get("task") == "cost"}):   # synthetic inputs of its shape
+        if name in datasets.registry.SHAPES:
+            check_layout([t for t in trials if t["dataset"] == name], name, datasets.registry.SHAPES[name][0])
     for name in sorted({t["dataset"] for t in trials if t.get("task") != "cost"}):
         ds = datasets.load_dataset(name, data_root, download, **(options if name == "webvision" and options else {}))
         mine = [t for t in trials if t["dataset"] == name and t.get("task") != "cost"]
@@ -79,6 +132,7 @@ def check_data_fits(trials: list[dict], ds) -> None:
 
     from .models import build_model
 
+    check_layout(trials, ds.name, ds.input_shape)
     for spec in sorted({t["corruption"] for t in trials}):
         for t in trials:
             if t["corruption"] == spec:

@@ -17,7 +17,7 @@ import datasets
 from methods import METHODS, get_method_class, plugin_methods
 
 from . import gpucheck, overrides, store, suites
-from .checks import UsageError, check_data, check_device, check_methods
+from .checks import UsageError, check_data, check_device, check_methods, check_trials
 
 
 MAX_TRIALS = 1000   # a larger grid needs --yes
@@ -163,6 +163,7 @@ def _validate_run(args) -> list[dict]:
     if not trials:
         raise UsageError(f"no trial in this grid (human:NAME runs on its own CIFAR data set only: "
                          f"{', '.join(f'{k} on {d}' for k, (d, _) in datasets.corruptions.HUMAN_LABELS.items())})")
+    check_trials(trials)   # every setting and hyper-parameter in its domain, whatever gave it
     if options and any(t["dataset"] != "webvision" for t in trials):
         raise UsageError("--imagenet-root is for the webvision data set only")
     if len(trials) > MAX_TRIALS and not args.yes and not args.dry_run:

@@ -10,44 +10,11 @@ a report cell with the profile's defaults.
 from __future__ import annotations
 
 import json
-import numbers
 
 from methods import METHODS, get_method_class
 
 from .checks import UsageError
-from .models import MODELS
-
-
-def _int(lo):
-    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lo), f"an integer >= {lo}"
-
-
-def _number(lo, hi=float("inf"), hi_open=False):
-    ok = lambda v: (isinstance(v, numbers.Real) and not isinstance(v, bool) and lo <= v
-                    and (v < hi if hi_open else v <= hi))
-    return ok, f"a number in [{lo:g}, {hi:g}{')' if hi_open else ']'}"
-
-
-def _or_null(check):
-    ok, what = check
-    return (lambda v: v is None or ok(v)), what + " or null"
-
-
-#: the settings a run may choose, each with its check and what it expects
-SETTINGS = {
-    "model": ((lambda v: v in MODELS), "one of " + ", ".join(MODELS)),
-    "epochs": _int(1),
-    "batch_size": _int(1),
-    "eval_batch_size": _int(1),
-    "train_limit": _or_null(_int(1)),
-    "reward_per_class": _int(0),
-    "reward_total": _or_null(_int(1)),
-    "ema_decay": _or_null(_number(0, 1, hi_open=True)),
-    "optim.lr": _number(0, float("inf")),
-    "optim.momentum": _number(0, 1),
-    "optim.weight_decay": _number(0),
-    "optim.nesterov": ((lambda v: isinstance(v, bool)), "true or false"),
-}
+from .profiles import SETTINGS
 
 
 def _value(text: str):
@@ -55,17 +22,6 @@ def _value(text: str):
         return json.loads(text)
     except ValueError:
         return text
-
-
-def _same_kind(value, default) -> bool:
-    """A hyper-parameter's value is of its default's kind (numbers: int or float)."""
-    if default is None:
-        return True
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, numbers.Real):
-        return isinstance(value, numbers.Real)
-    return isinstance(value, type(default))
 
 
 def parse_sets(items, methods_in_run) -> dict:
@@ -79,9 +35,7 @@ def parse_sets(items, methods_in_run) -> dict:
         value = _value(text.strip())
         head, _, name = key.partition(".")
         if key in SETTINGS:
-            ok, what = SETTINGS[key]
-            if not ok(value):
-                raise UsageError(f"--set {key}: expected {what}, not {text.strip()!r}")
+            domain = SETTINGS[key]
         elif name and (head in METHODS or head in methods_in_run):
             cls = get_method_class(head)
             if name in cls.renamed:
@@ -89,14 +43,14 @@ def parse_sets(items, methods_in_run) -> dict:
             if name not in cls.defaults:
                 raise UsageError(f"--set {key}: {head} has no hyper-parameter {name!r} "
                                  f"(known: {', '.join(sorted(cls.defaults))})")
-            if not _same_kind(value, cls.defaults[name]):
-                raise UsageError(f"--set {key}: expected a value like its default {cls.defaults[name]!r}, "
-                                 f"not {text.strip()!r}")
+            domain = cls.domain(name)
             if head not in methods_in_run:
                 raise UsageError(f"--set {key}: method {head} is not in this run ({', '.join(methods_in_run)})")
         else:
             raise UsageError(f"--set: unknown key {key!r}; a setting ({', '.join(SETTINGS)}) or METHOD.NAME "
                              "(a hyper-parameter, e.g. fsr.dictionary_size)")
+        if not domain.contains(value):
+            raise UsageError(f"--set {key}: expected {domain}, not {text.strip()!r}")
         out[key] = value
     return dict(sorted(out.items()))
 

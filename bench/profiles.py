@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from datasets import DATASETS
 from methods.base import SGD
+from methods.domains import NULL, Bool, Choice, Int, Real
+
+from .models import MODELS
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -50,6 +53,22 @@ BASE = {
 # long tail + noise (paper Table 7), the reference script run_fsr_cifar_longtail_noise.sh: the
 # long-tail protocol (ResNet-32, 200 epochs, B = 128, x0.01 at 160 and 180), no clean reward set
 BASE.update({(p, "mixed"): {**BASE[(p, "long_tail")], "reward_per_class": 0} for p in PROFILES})
+#: the valid values of the trial settings a profile, a suite or ``--set`` gives (optimiser
+#: settings as ``optim.NAME``), checked for every trial before a sweep (bench.checks)
+SETTINGS = {
+    "model": Choice(*MODELS),
+    "epochs": Int(1),
+    "batch_size": Int(1),
+    "eval_batch_size": Int(1),
+    "train_limit": Int(1) | NULL,
+    "reward_per_class": Int(0),
+    "reward_total": Int(1) | NULL,
+    "ema_decay": Real(0, 1, hi_open=True) | NULL,
+    "optim.lr": Real(0, lo_open=True),
+    "optim.momentum": Real(0, 1, hi_open=True),
+    "optim.weight_decay": Real(0),
+    "optim.nesterov": Bool(),
+}
 SEEDS = {"smoke": 1, "quick": 3, "paper": 3}
 # a trial saves its state every N epochs (0: never), so that a killed sweep's --resume continues it
 CHECKPOINT_EVERY = {"smoke": 0, "quick": 5, "paper": 1}

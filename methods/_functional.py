@@ -18,6 +18,12 @@ import torch
 from torch.func import functional_call, jvp
 
 from .base import per_sample_ce, soft_ce
+from .domains import Choice, Int, ListOf, Text
+
+#: the values ``meta_layers`` may take (L2R, MWN and FSR alike); whether a model has k modules
+#: or a prefix is the model's to say (meta_parameter_names)
+META_LAYERS = (Choice("fc", "all") | Int(1) | Text("module-name prefixes (comma-separated)")
+               | ListOf(Text(), "a list of module-name prefixes"))
 
 
 def meta_parameter_names(model: torch.nn.Module, meta_layers="all") -> list[str]:

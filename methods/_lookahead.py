@@ -14,8 +14,9 @@ import torch
 from datasets.augment import to_device
 
 from .base import Method
-from ._functional import loss_jvp, meta_parameter_names, named_subset
-from ._tangent import ce_tangent, recorder_for
+from .domains import Bool, Choice, Int
+from ._functional import META_LAYERS, loss_jvp, meta_parameter_names, named_subset
+from ._tangent import META_GRADS, ce_tangent, recorder_for
 
 
 class RewardSampler:
@@ -49,6 +50,8 @@ class LookAhead(Method):
         "meta_layers": "all",      # "all", "fc", an int k (the last k modules with parameters), or prefixes
         "meta_grad": "jvp",        # "jvp" (tangent-only pass) | "func_jvp" | "double_backprop"
     }
+    domains = {"reward_batch": Int(1), "reward_augment": Bool(), "meta_layers": META_LAYERS,
+               "meta_grad": Choice(*META_GRADS)}
     needs_reward = True
     state_attrs: ClassVar[tuple[str, ...]] = ("reward",)
     seed_offset: ClassVar[int] = 7919

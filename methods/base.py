@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ._precision import scaled_grad
+from .domains import Domain, Like, show
 
 
 @dataclass
@@ -60,7 +61,9 @@ class Context:
 
 
 class Method:
-    """Subclasses set ``defaults`` (their hyper-parameters) and implement ``train_step``.
+    """Subclasses set ``defaults`` (their hyper-parameters) and ``domains`` (the valid values of
+    each, methods.domains: checked before a sweep and when the method is built) and implement
+    ``train_step``.
 
     ``train_step`` returns a dict of floats or 0-d tensors for the curves (tensors: no host
     sync per step on a GPU; the harness sums them on the device); it may also return ``"weights"``,
@@ -83,20 +86,43 @@ class Method:
     #: is refused with a hint
     renamed: ClassVar[dict[str, str]] = {}
 
+    #: the valid values of each hyper-parameter (methods.domains); one left out is only
+    #: checked to be of its default's kind
+    domains: ClassVar[dict[str, Domain]] = {}
+
     def __init__(self, model: torch.nn.Module, ctx: Context, **hparams):
-        old = [k for k in hparams if k in self.renamed]
-        if old:
-            raise ValueError(f"{type(self).__name__}: hyper-parameter {old[0]!r} is now called "
-                             f"{self.renamed[old[0]]!r}")
-        unknown = set(hparams) - set(self.defaults)
-        if unknown:
-            raise ValueError(f"{type(self).__name__}: unknown hyper-parameter(s) {sorted(unknown)}; "
-                             f"known: {sorted(self.defaults)}")
-        self.hp = {**self.defaults, **hparams}
+        self.hp = self.check_hparams(hparams)
         self.model, self.ctx = model, ctx
         if self.needs_reward and (ctx.reward_x is None or len(ctx.reward_x) == 0):
             raise ValueError(f"{type(self).__name__} needs a clean reward set (reward_per_class > 0)")
         self.opt = self.make_optimizer(model.parameters())
+
+    @classmethod
+    def domain(cls, name: str) -> Domain:
+        return cls.domains.get(name) or Like(cls.defaults[name])
+
+    @classmethod
+    def check_hparams(cls, hparams: dict, who: str | None = None) -> dict:
+        """The hyper-parameters ``hparams`` over the defaults, each checked against its domain
+        (and, ``check_together``, against each other); a bad one raises ValueError, one line
+        naming it as ``who.NAME`` (who: the method's name, by default its class's, lower case)."""
+        who = who or cls.__name__.lower()
+        old = [k for k in hparams if k in cls.renamed]
+        if old:
+            raise ValueError(f"{who}: hyper-parameter {old[0]!r} is now called {cls.renamed[old[0]]!r}")
+        unknown = set(hparams) - set(cls.defaults)
+        if unknown:
+            raise ValueError(f"{who}: unknown hyper-parameter(s) {sorted(unknown)}; known: {sorted(cls.defaults)}")
+        hp = {**cls.defaults, **hparams}
+        for name, value in hp.items():
+            if not cls.domain(name).contains(value):
+                raise ValueError(f"{who}.{name}={show(value)} is out of range: {cls.domain(name)}")
+        cls.check_together(hp, who)
+        return hp
+
+    @classmethod
+    def check_together(cls, hp: dict, who: str) -> None:
+        """Raise ValueError where hyper-parameters, each in its domain, do not go together."""
 
     def make_optimizer(self, params) -> torch.optim.Optimizer:
         o = self.ctx.optim

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Method
+from .domains import Choice, Real
 
 
 def class_balanced_weights(counts: torch.Tensor, beta: float) -> torch.Tensor:
@@ -49,13 +50,10 @@ class ClassBalanced(Method):
     reference code (richardaecn/class-balanced-loss), takes no weight decay."""
 
     defaults = {"beta": 0.9999, "loss": "softmax", "gamma": 1.0}
+    domains = {"beta": Real(0, 1, hi_open=True), "loss": Choice("softmax", "sigmoid", "focal"), "gamma": Real(0)}
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
-        if self.hp["loss"] not in ("softmax", "sigmoid", "focal"):
-            raise ValueError(f"cb: loss must be softmax, sigmoid or focal, not {self.hp['loss']!r}")
-        if not 0 <= self.hp["beta"] < 1:
-            raise ValueError("cb: beta must lie in [0, 1)")
         self.class_weights = class_balanced_weights(ctx.class_counts, self.hp["beta"]).to(ctx.device)
         if self.hp["loss"] != "softmax":  # sigmoid losses start from prior 1/C per class
             with torch.no_grad():

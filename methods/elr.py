@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Method
+from .domains import Real
 
 
 def clamped_probs(logits):
@@ -33,12 +34,11 @@ def elr_loss(logits, p, y, target, lam):
 
 class ELR(Method):
     defaults = {"beta": 0.7, "lam": 3.0}
+    domains = {"beta": Real(0, 1, hi_open=True), "lam": Real(0)}
     state_attrs = ("target",)
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
-        if not 0 <= self.hp["beta"] < 1:
-            raise ValueError(f"elr: beta must be in [0, 1), not {self.hp['beta']!r}")
         self.target = torch.zeros(ctx.num_train, ctx.num_classes, device=ctx.device)
 
     def train_step(self, batch, info):

@@ -54,9 +54,11 @@ import torch.nn.functional as F
 from datasets.augment import to_device
 
 from ._dictionary import PUSHERS, Dictionary  # noqa: F401 (PUSHERS: the suites read it here)
-from ._functional import deep_lookahead, eval_mode, frozen_bn_stats, meta_parameter_names, named_subset
+from ._functional import (META_LAYERS, deep_lookahead, eval_mode, frozen_bn_stats, meta_parameter_names,
+                          named_subset)
 from ._precision import at_least_fp32, full_precision
 from .base import Method, smooth_onehot, soft_ce
+from .domains import Bool, Choice, Int, Real
 
 MARGINS = ("hard_label", "reference", "same_batch")
 
@@ -104,18 +106,21 @@ class FSR(Method):
         "meta_layers": "fc",       # "fc" (closed form), int k (the last k modules), prefixes or "all"
     }
 
+    domains = {
+        "dictionary_size": Int(1), "dictionary_max_fraction": Real(0, 1, lo_open=True), "reward_batch": Int(1),
+        "alpha": Real(0, lo_open=True), "lookahead_momentum": Bool(), "lam": Real(0, 1, hi_open=True),
+        "warmup_epochs": Int(0) | Real(0, 1, lo_open=True, hi_open=True) | Choice("lr_decay"),
+        "normalize": Choice("clip", "shift"), "pusher": Choice(*PUSHERS), "margin": Choice(*MARGINS),
+        "meta_weight_decay": Bool(), "relabel": Bool(), "relabel_weight": Real(0),
+        "relabel_history": Real(0, 1, hi_open=True), "mixup": Bool(), "label_smoothing": Real(0, 1),
+        "reward_augment": Bool(), "reward_bn": Choice("batch", "eval"), "meta_layers": META_LAYERS,
+    }
     relative_cost = 2.2
     state_attrs = ("gen", "dictionary", "ema_logits", "active_from_decay", "max_lr")
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
         hp = self.hp
-        if hp["normalize"] not in ("clip", "shift"):
-            raise ValueError(f"fsr: normalize must be clip or shift, not {hp['normalize']!r}")
-        if hp["margin"] not in MARGINS:
-            raise ValueError(f"fsr: margin must be one of {MARGINS}, not {hp['margin']!r}")
-        if hp["reward_bn"] not in ("eval", "batch"):
-            raise ValueError("fsr: reward_bn must be eval or batch")
         if ctx.train_x is None or ctx.train_y is None:
             raise ValueError("fsr needs ctx.train_x / ctx.train_y")
         dev, n, C = ctx.device, ctx.num_train, ctx.num_classes

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Method
+from .domains import Real
 
 
 def gce_loss(logits: torch.Tensor, y: torch.Tensor, q: float) -> torch.Tensor:
@@ -23,11 +24,7 @@ def gce_loss(logits: torch.Tensor, y: torch.Tensor, q: float) -> torch.Tensor:
 
 class GCE(Method):
     defaults = {"q": 0.7}
-
-    def __init__(self, model, ctx, **hparams):
-        super().__init__(model, ctx, **hparams)
-        if not 0 < self.hp["q"] <= 1:
-            raise ValueError(f"gce: q must be in (0, 1], not {self.hp['q']!r}")
+    domains = {"q": Real(0, 1, lo_open=True)}
 
     def train_step(self, batch, info):
         loss = gce_loss(self.model(batch.x), batch.y, self.hp["q"]).mean()

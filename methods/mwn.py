@@ -29,6 +29,7 @@ import torch.nn as nn
 from .base import per_sample_ce
 from ._functional import fcall, frozen_bn_stats
 from ._lookahead import LookAhead
+from .domains import Bool, Choice, Int, Real
 from ._precision import at_least_fp32, full_precision
 
 
@@ -52,6 +53,9 @@ class MWN(LookAhead):
         "wnet_nesterov": True,     # SGD only
         "normalize": False,        # False: u = v / B (stable official script); True: u = v / sum v
     }
+    domains = {**LookAhead.domains, "hidden": Int(1), "wnet_optim": Choice("adam", "sgd"),
+               "wnet_lr": Real(0, lo_open=True), "wnet_weight_decay": Real(0), "wnet_momentum": Real(0, 1, hi_open=True),
+               "wnet_nesterov": Bool(), "normalize": Bool()}
     renamed = {"meta_batch_size": "reward_batch", "augment_meta": "reward_augment", "normalise": "normalize"}
     relative_cost = 3.6
     state_attrs = ("wnet", "wopt", "reward")
@@ -64,11 +68,14 @@ class MWN(LookAhead):
         hp = self.hp
         if hp["wnet_optim"] == "adam":
             self.wopt = torch.optim.Adam(self.wnet.parameters(), lr=hp["wnet_lr"], weight_decay=hp["wnet_weight_decay"])
-        elif hp["wnet_optim"] == "sgd":
+        else:
             self.wopt = torch.optim.SGD(self.wnet.parameters(), lr=hp["wnet_lr"], momentum=hp["wnet_momentum"],
                                         nesterov=hp["wnet_nesterov"], weight_decay=hp["wnet_weight_decay"])
-        else:
-            raise ValueError(f"mwn: wnet_optim must be adam or sgd, not {hp['wnet_optim']!r}")
+
+    @classmethod
+    def check_together(cls, hp, who):
+        if hp["wnet_optim"] == "sgd" and hp["wnet_nesterov"] and hp["wnet_momentum"] == 0:
+            raise ValueError(f"{who}.wnet_nesterov=true needs {who}.wnet_momentum > 0 (SGD's Nesterov momentum)")
 
     def weights(self, loss: torch.Tensor) -> torch.Tensor:
         """u_i, differentiable w.r.t. the weighting network, from the detached CE."""
