@@ -175,10 +175,17 @@ def _validate_run(args) -> list[dict]:
 
 
 def _todo(args, trials: list[dict]) -> tuple[list[dict], int]:
-    """The trials without a finished row in the store (read under the sweep's lock)."""
+    """The trials without a finished row in the store (read under the sweep's lock, after the
+    rows a sweep kept aside while results.csv could not be written are merged by --resume)."""
+    store.check_writable(args.out)
     why = store.header_difference(args.out)
     if why:
         raise UsageError(why)
+    if store.exists_as(store.pending_path(args.out)) and not args.resume:
+        raise UsageError(f"{store.pending_path(args.out)} holds rows not yet in results.csv; pass --resume to "
+                         "merge them and complete the sweep")
+    if args.resume and store.merge_pending(args.out):
+        print(f"merged {store.pending_path(args.out)} into {store.results_path(args.out)}", flush=True)
     done = store.finished_ids(args.out)
     already = [t for t in trials if t["trial_id"] in done]
     if already and not args.resume:
@@ -193,8 +200,9 @@ def _lock_store(out) -> "filelock.FileLock":
     import filelock
 
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file, not a directory")
+    if store.exists_as(out, "directory"):
+        for name in (".sweep.lock", ".sweep.pid"):   # each a regular file or none (a FIFO would block)
+            store.exists_as(out / name)
     lock = filelock.FileLock(str(out / ".sweep.lock"))
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -212,6 +220,7 @@ def _lock_store(out) -> "filelock.FileLock":
 
 
 def cmd_run(args) -> int:
+    store.exists_as(args.out, "directory")   # --out: a directory or none yet (not a file, a loop, a long name)
     trials = _validate_run(args)      # every check of the input before the store directory is touched
     if args.dry_run:
         for t in trials:

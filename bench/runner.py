@@ -102,6 +102,8 @@ class StoreCallback(tune.Callback):
         self.total_weight = sum(self.weights.values()) if weights else float(total)
         self.done_weight = 0.0
         self.done = self.failed = 0
+        self.pending = 0          # rows kept in the side file (results.csv refused them)
+        self.unwritable = ""      # why no row can be recorded: the sweep stops
         self.t0 = time.time()
         self.started: dict[str, float] = {}
         self.epoch_line_s = epoch_line_s
@@ -130,12 +132,21 @@ class StoreCallback(tune.Callback):
               f"ETA {_fmt_secs(trial_eta)} (sweep ETA {_fmt_secs(self._eta())})", file=sys.stdout, flush=True)
 
     def _record(self, trial, result: dict) -> None:
+        if self.unwritable:       # the sweep is stopping: the trials it stops are not results
+            return
         cfg = trial.config["trial"]
         result.setdefault("wall_s", time.time() - self.started.get(trial.trial_id, self.t0))
         result["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S",
                                              time.localtime(self.started.get(trial.trial_id, self.t0)))
         row = make_row(cfg, result)
-        store.append_row(self.out_dir, row)
+        try:
+            aside = store.append_row(self.out_dir, row)
+        except store.StoreError as e:
+            self.unwritable = f"{e}: the row of {cfg['trial_id']} is lost"
+            return
+        if aside and not self.pending:
+            print(f"bench: {aside}", file=sys.stderr, flush=True)
+        self.pending += bool(aside)
         self.done += 1
         self.done_weight += self._weight(trial)
         self.failed += row["status"] != "ok"
@@ -167,6 +178,19 @@ class StoreCallback(tune.Callback):
             lines = [ln for ln in Path(trial.error_file).read_text().strip().splitlines() if ln.strip()]
             error = lines[-1] if lines else error
         self._record(trial, {"status": "failed", "error": error})
+
+
+class StopWhenUnwritable(tune.Stopper):
+    """Ends the whole sweep at once when the store takes no row: later trials would be lost too."""
+
+    def __init__(self, callback: StoreCallback):
+        self.callback = callback
+
+    def __call__(self, trial_id, result) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return bool(self.callback.unwritable)
 
 
 def ray_init_kwargs(address=None, num_cpus=None, gpus_per_trial=0.0, verbose=False) -> dict:
@@ -220,8 +244,9 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
                verbose: bool = False, num_cpus: int | None = None, max_concurrent: int = 0,
                reuse_workers: bool = True) -> StoreCallback:
     """Run ``trials`` through Ray Tune, longest first; returns the callback (its ``done``/``failed``
-    counts). ``max_concurrent``: at most this many trials at once (0: as many as the resources
-    allow). ``reuse_workers``: a worker process runs trial after trial (no process start and
+    counts); raises StoreError when the sweep stopped because no file took a finished row.
+    ``max_concurrent``: at most this many trials at once (0: as many as the resources allow).
+    ``reuse_workers``: a worker process runs trial after trial (no process start and
     imports per trial); False gives each trial a fresh process (the cost suite's memory figures)."""
     trials = longest_first(trials)
     if not verbose:  # Tune's own tables and banners stay behind --verbose
@@ -247,6 +272,7 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
                                         max_concurrent_trials=max_concurrent or None),
             run_config=tune.RunConfig(
                 name=name, storage_path=storage or str(out_dir / "ray"), callbacks=[callback],
+                stop=StopWhenUnwritable(callback),
                 verbose=2 if verbose else 0, failure_config=tune.FailureConfig(max_failures=0),
                 log_to_file=True),
         )
@@ -254,4 +280,6 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
     finally:
         if started_here:
             ray.shutdown()
+    if callback.unwritable:
+        raise store.StoreError(f"{callback.unwritable}; the sweep stopped after {callback.done} row(s)")
     return callback

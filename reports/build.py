@@ -10,6 +10,7 @@ from . import stats, tables
 from .costs import cost_tables
 from .layouts import SuiteReport, generic
 from .render import DASH, Table, tex_escape
+from .schema import StoreError, exists_as
 from .store import ReportError, load_results
 
 FORMATS = ("md", "tex", "csv")
@@ -140,7 +141,7 @@ def build_report(out_dir, formats=("md",), plots: bool = True, suites: dict | No
     formats: any of "md" (always written), "tex" (report.tex, booktabs) and "csv" (summary.csv,
     the tidy aggregate: one row per suite/profile/dataset/model/method/variant/corruption with
     n, mean, std, ci_low, ci_high of every metric). Raises ReportError (one line) when the store
-    is missing or has no rows, or a format is unknown.
+    is missing or has no rows, a format is unknown, or the report cannot be written there.
     """
     formats = {str(f).strip().lower() for f in (formats or ()) if str(f).strip()}
     unknown = formats - set(FORMATS)
@@ -148,15 +149,33 @@ def build_report(out_dir, formats=("md",), plots: bool = True, suites: dict | No
         raise ReportError(f"unknown report format(s): {', '.join(sorted(unknown))} (choose from md, tex, csv)")
     df, agg = prepare(out_dir)
     folder = Path(out_dir) / "report"
-    folder.mkdir(parents=True, exist_ok=True)
-    suites = declarations(agg, suites)
-    plot_paths = _plots.all_plots(df, agg, folder / "plots", suites, out_dir) if plots else {}
-    sections = _sections(df, agg, plot_paths, suites)
-    failed = _failed_table(df)
-    md = folder / "report.md"
-    md.write_text(_markdown(df, agg, sections, failed), encoding="utf-8")
-    if "tex" in formats:
-        (folder / "report.tex").write_text(_latex(df, agg, sections, failed), encoding="utf-8")
-    if "csv" in formats:
-        agg.to_csv(folder / "summary.csv", index=False, float_format="%.6g", lineterminator="\n")
+    outputs = {"md": "report.md", "tex": "report.tex", "csv": "summary.csv"}
+    _check_outputs(folder, [outputs[f] for f in {"md", *formats}], plots)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        suites = declarations(agg, suites)
+        plot_paths = _plots.all_plots(df, agg, folder / "plots", suites, out_dir) if plots else {}
+        sections = _sections(df, agg, plot_paths, suites)
+        failed = _failed_table(df)
+        md = folder / "report.md"
+        md.write_text(_markdown(df, agg, sections, failed), encoding="utf-8")
+        if "tex" in formats:
+            (folder / "report.tex").write_text(_latex(df, agg, sections, failed), encoding="utf-8")
+        if "csv" in formats:
+            agg.to_csv(folder / "summary.csv", index=False, float_format="%.6g", lineterminator="\n")
+    except OSError as e:
+        raise ReportError(f"cannot write the report into {folder}: {e.strerror or e}") from None
     return md
+
+
+def _check_outputs(folder: Path, names: list[str], plots: bool) -> None:
+    """DIR/report, its plots folder and the files named are each absent or of their kind (a
+    file named report, a directory named report.md are refused before anything is written)."""
+    try:
+        if exists_as(folder, "directory"):
+            for name in names:
+                exists_as(folder / name, "file")
+            if plots:
+                exists_as(folder / "plots", "directory")
+    except StoreError as e:
+        raise ReportError(str(e)) from None

@@ -2,14 +2,18 @@
 (``reports.store``): its columns, which are numbers, its version, and the one way to read the
 file. It lives in ``reports`` because reports may import nothing above it; bench imports it.
 
-Each row is one physical line (the writer turns newlines inside values into spaces), so the
-reader splits the file into lines before parsing: a line torn by a kill, or otherwise damaged,
-loses only itself.
+Each row is one physical line (the writer turns newlines inside values into spaces and cuts
+each value at MAX_FIELD_BYTES), so the reader splits the file's bytes into lines before decoding
+and parsing each: a line torn by a kill (at any byte, inside a character too), or otherwise
+damaged, loses only itself.
 """
 from __future__ import annotations
 
+import codecs
 import csv
-from pathlib import Path
+import os
+import stat
+from contextlib import contextmanager
 
 from . import metrics
 
@@ -43,32 +47,102 @@ def text() -> list[str]:
     return [c for c in columns() if c not in numeric()]
 
 
+#: the most any one field of a row takes in the file, in UTF-8 bytes: the writer cuts a longer
+#: value (an error's text) and ends it with TRUNCATED, so that no row outgrows what readers take
+MAX_FIELD_BYTES = 64 * 1024
+TRUNCATED = " ... [truncated]"
+
+
 class StoreError(Exception):
-    """The store cannot be read (not a file, not UTF-8). One line."""
+    """The store cannot be read or written (not a regular file, a damaged header, ...). One line."""
+
+
+_KINDS = ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def exists_as(path, kind: str = "file") -> bool:
+    """Whether ``path`` exists as a ``kind`` ("file": a regular one, or "directory"); False when
+    absent. Anything else raises StoreError without opening it (a FIFO would block a read or a
+    write for ever), as does a path that cannot be looked at (a name too long, a symlink loop)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as e:
+        raise StoreError(f"{path}: {e.strerror or e}") from None
+    if (stat.S_ISDIR if kind == "directory" else stat.S_ISREG)(mode):
+        return True
+    is_ = next((name for test, name in _KINDS if test(mode)), "not a file")
+    raise StoreError(f"{path} is {is_}, not {'a directory' if kind == 'directory' else 'a regular file'}")
+
+
+def _parse(line: str) -> list[str]:
+    return next(csv.reader([line]), [])
+
+
+def _header(raw: bytes, path) -> list[str]:
+    """The columns of a header line; a BOM is read over, anything damaged raises StoreError."""
+    raw = raw[len(codecs.BOM_UTF8):] if raw.startswith(codecs.BOM_UTF8) else raw
+    if b"\0" in raw:
+        raise StoreError(f"the header of {path} holds a NUL byte; the file is damaged")
+    try:
+        header = _parse(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise StoreError(f"the header of {path} is not UTF-8 (byte {e.start}); the file is damaged") from None
+    except csv.Error as e:
+        raise StoreError(f"the header of {path} does not parse ({e}); the file is damaged") from None
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise StoreError(f"the header of {path} names {', '.join(twice)} twice; the file is damaged")
+    return header
+
+
+def _raw_lines(path, first_only: bool = False) -> list[bytes]:
+    """The file's non-blank lines, as bytes (read only once it is known to be a regular file)."""
+    if not exists_as(path, "file"):
+        raise StoreError(f"no results store at {path}")
+    try:
+        with open(path, "rb") as f:
+            data = f.readline() if first_only else f.read()
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
+    return [ln for ln in data.splitlines() if ln.strip()]
+
+
+def read_header(path) -> list[str]:
+    """The columns of a results.csv (an empty list for an empty file)."""
+    lines = _raw_lines(path, first_only=True)
+    return _header(lines[0], path) if lines else []
+
+
+@contextmanager
+def _field_limit(size: int):
+    """csv's limit on a field's length (128 Ki characters by default) raised to ``size`` for a
+    read: a row is never dropped for a long field the file holds."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, size))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
 
 
 def read_lines(path) -> tuple[list[str], list[list[str]]]:
-    """(header, complete rows) of a results.csv; a line that does not parse into as many fields
-    as the header is skipped alone. Raises StoreError for a file that cannot be read at all."""
-    path = Path(path)
-    if path.is_dir():
-        raise StoreError(f"{path} is a directory, not a results file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise StoreError(f"{path} is not UTF-8 (byte {e.start}); it is damaged") from None
-    except OSError as e:
-        raise StoreError(f"cannot read {path}: {e.strerror or e}") from None
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    """(header, complete rows) of a results.csv. Each line is decoded and parsed alone: a line
+    that is not UTF-8 (torn inside a character), does not parse, has another number of fields
+    than the header or repeats the header is skipped alone. Raises StoreError for a file that
+    cannot be read at all (missing, not a regular file, a damaged header)."""
+    lines = _raw_lines(path)
     if not lines:
         return [], []
-    parse = lambda ln: next(csv.reader([ln]), [])
-    header, rows = parse(lines[0]), []
-    for ln in lines[1:]:
-        try:
-            r = parse(ln)
-        except csv.Error:
-            continue
-        if len(r) == len(header):
-            rows.append(r)
+    header, rows = _header(lines[0], path), []
+    with _field_limit(max(len(ln) for ln in lines) + 1):
+        for raw in lines[1:]:
+            try:
+                r = _parse(raw.decode("utf-8"))
+            except (UnicodeDecodeError, csv.Error):
+                continue
+            if len(r) == len(header) and r != header:
+                rows.append(r)
     return header, rows

@@ -2,8 +2,10 @@
 
 The file is append-only and may hold a torn line (a killed sweep); such lines, and any row
 whose field count differs from the header, are skipped alone by the schema's one reader, the
-writer's too (``reports.schema``). A trial id may appear more than once (a failed trial
-retried by --resume): the last ok row per trial id wins, else the last row.
+writer's too (``reports.schema``). Rows a sweep could not write to it wait in
+DIR/results.pending.csv (the next ``run --resume`` merges them); they are read too. A trial id
+may appear more than once (a failed trial retried by --resume): the last ok row per trial id
+wins, else the last row.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import StoreError, numeric, read_lines, text
+from .schema import StoreError, exists_as, numeric, read_lines, text
 
 
 class ReportError(Exception):
@@ -36,10 +38,11 @@ def load_results(out_dir) -> pd.DataFrame:
     Raises ReportError when the file is missing or holds no complete row.
     """
     path = results_path(out_dir)
-    if not path.exists():
-        raise ReportError(f"no results store at {path}: run `python -m bench run` first")
     try:
+        if not exists_as(path):
+            raise ReportError(f"no results store at {path}: run `python -m bench run` first")
         header, rows = read_lines(path)
+        rows += _pending(Path(out_dir) / "results.pending.csv", header, rows)
     except StoreError as e:
         raise ReportError(str(e)) from None
     if not header or not rows:
@@ -67,6 +70,19 @@ def load_results(out_dir) -> pd.DataFrame:
     df["device_type"] = [("" if not d else "cpu" if d.startswith("cpu") else "gpu") for d in df["device"]]
     df["label"] = np.where(df["variant"] != "", df["variant"], df["method"])
     return _distinguish_unlike_runs(df)
+
+
+def _pending(side: Path, header: list[str], rows: list[list[str]]) -> list[list[str]]:
+    """The rows a sweep kept in the side file while results.csv could not be written (the next
+    ``run --resume`` merges them), in the store's column order; those already in it are left out."""
+    if not exists_as(side):
+        return []
+    side_header, side_rows = read_lines(side)
+    if sorted(side_header) != sorted(header):
+        raise StoreError(f"{side} has other columns than results.csv")
+    have = set(map(tuple, rows))
+    moved = [[dict(zip(side_header, r))[c] for c in header] for r in side_rows]
+    return [r for r in moved if tuple(r) not in have]
 
 
 def _distinguish_unlike_runs(df: pd.DataFrame) -> pd.DataFrame:

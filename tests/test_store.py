@@ -101,13 +101,13 @@ def test_a_torn_quoted_line_loses_only_itself(tmp_path):
 
 @pytest.mark.parametrize("damage", ["utf8", "directory"])
 def test_a_damaged_store_is_one_line_and_exit_2(tmp_path, capsys, damage):
+    """A header that is not UTF-8 (a damaged row loses only itself) or a store that is a directory."""
     from bench import cli
 
     path = tmp_path / "results.csv"
     if damage == "utf8":
         store.append_row(tmp_path, {"trial_id": "a", "status": "ok"})
-        with open(path, "ab") as f:
-            f.write(b"b,\xff\xfe broken\n")
+        path.write_bytes(path.read_bytes().replace(b"suite", b"s\xffuite", 1))
     else:
         path.mkdir()
     for argv in (["run", "--suite", "label_noise", "--profile", "smoke", "--out", str(tmp_path), "--resume"],
