@@ -1,4 +1,5 @@
-"""The in-memory data set every loader returns, and the error a missing one raises."""
+"""The in-memory data set every loader returns, the error a missing one raises, and the
+fingerprint of files on disk that a trial's identity holds (``files``)."""
 from __future__ import annotations
 
 import hashlib

@@ -221,6 +221,10 @@ def test_the_identity_of_data_on_disk_is_its_root_files_and_size(tmp_path, monke
     assert datasets.identity("folder", tmp_path / "a")["files"] == 11
     for name in ("mnist1d", "digits", "synthetic"):
         assert datasets.identity(name, tmp_path / "a") == {}
+    web = datasets.identity("webvision", tmp_path / "b")
+    assert web["resize"] == "224x224" and web["files"] == 12 and web["imagenet_root"] is None
+    imagenet = datasets.identity("webvision", tmp_path / "b", {"imagenet_root": tmp_path / "a" / "test"})
+    assert imagenet["imagenet_root"] == str(tmp_path / "a" / "test") and imagenet["files"] == 12 + 5
 
 
 def test_the_identity_of_cifar_is_its_batch_files_and_the_human_labels_it_reads(tmp_path, monkeypatch):
