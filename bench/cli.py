@@ -171,7 +171,7 @@ def _validate_run(args) -> list[dict]:
                          "(or --dry-run to see it)")
     if not args.dry_run:  # fail early (and download once, here) if data are missing; cost trials use shapes only
         check_data(trials, data_root, args.download, options)
-    return trials
+    return suites.with_data_identity(trials)   # the data as they lie now, after any download
 
 
 def _todo(args, trials: list[dict]) -> tuple[list[dict], int]:

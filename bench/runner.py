@@ -75,8 +75,9 @@ def make_row(cfg: dict, result: dict) -> dict:
     # every other scalar the trial returned is kept, in one JSON column (Tune's bookkeeping aside)
     extra = {k: v for k, v in result.items() if k not in row and k not in NOT_KEPT
              and isinstance(v, (bool, int, float, str)) and not (isinstance(v, float) and v != v)}
-    if cfg.get("set"):   # the run's --set choices, beside the config_id they changed
-        extra["set"] = cfg["set"]
+    for key in ("set", "data_identity"):   # the run's --set choices, the data it read: what made its config_id
+        if cfg.get(key):
+            extra[key] = cfg[key]
     if extra:
         row["extra"] = extra
     row["status"] = result.get("status", "failed")

@@ -2,7 +2,9 @@
 
 A trial is one plain, JSON-able config dict for ``bench.harness.train`` plus its identity:
 ``trial_id`` hashes the sorted config without the execution-only keys, so reruns are
-idempotent and ``--resume`` can tell what is finished.
+idempotent and ``--resume`` can tell what is finished. The data a trial reads from disk are
+part of its config (``data_identity``, from ``with_data_identity``), so that two folders, or one
+folder at two sizes, are two trials.
 
 Each suite declares how the report shows it (``report``, a reports.layouts.SuiteReport); the
 profiles (smoke, quick, paper) and their shared settings are bench.profiles'.
@@ -14,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+import datasets
 from datasets.corruptions import parse
 from methods.fsr import PUSHERS
 from reports.layouts import SuiteReport
@@ -231,7 +234,8 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
 
 
 def trial_id(config: dict) -> str:
-    ident = {k: v for k, v in config.items() if k not in EXECUTION_KEYS}
+    """What a trial is: a hash of its config without the execution-only keys (and its own id)."""
+    ident = {k: v for k, v in config.items() if k not in EXECUTION_KEYS and k != "trial_id"}
     return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -280,6 +284,25 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
                     cfg["trial_id"] = trial_id(cfg)
                     trials.append(cfg)
     return trials
+
+
+def with_data_identity(trials: list[dict]) -> list[dict]:
+    """The trials, each with what data it reads (``data_identity``: datasets.identity, the root,
+    a fingerprint of its files, the image size) in its config, and so in its trial_id and
+    config_id. The embedded and generated sets, and cost trials (which load nothing), add nothing:
+    their ids stay. The driver takes it once per sweep, after any download."""
+    seen: dict[tuple, dict] = {}
+    out = []
+    for t in trials:
+        human = parse(t["corruption"]).noise_type == "human"
+        key = (t["dataset"], t.get("data_root"), json.dumps(t.get("dataset_options"), sort_keys=True), human)
+        if key not in seen and t.get("task") != "cost":
+            seen[key] = datasets.identity(t["dataset"], t.get("data_root"), t.get("dataset_options"), t["corruption"])
+        if t.get("task") != "cost" and seen[key]:
+            t = dict(t, data_identity=seen[key])
+            t["trial_id"] = trial_id(t)
+        out.append(t)
+    return out
 
 
 def report_declarations() -> dict[str, SuiteReport]:

@@ -6,10 +6,10 @@ from .base import Dataset, DatasetError
 from .corruptions import Corrupted, Spec, SpecError, corrupt, parse
 from .embedded import load_digits, load_mnist1d
 from .prepare import Plan, Prepared, describe, expected_noise, plan, prepare, reward_split
-from .registry import DATASETS, DEFAULT, load_dataset
+from .registry import DATASETS, DEFAULT, identity, load_dataset
 
 IS_REWEIGHT_BENCH = True  # Ray workers check this to be sure they imported this package
 
 __all__ = ["DATASETS", "DEFAULT", "Dataset", "DatasetError", "Corrupted", "Plan", "Spec", "SpecError",
-           "Prepared", "corrupt", "describe", "expected_noise", "load_dataset", "parse", "plan",
+           "Prepared", "corrupt", "describe", "expected_noise", "identity", "load_dataset", "parse", "plan",
            "prepare", "reward_split"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Dataset, DatasetError
+from .base import Dataset, DatasetError, files
 from .embedded import cache_dir
 from .human import load_human_labels
 
@@ -65,6 +65,10 @@ def superclass_cycle(coarse) -> list[int]:
         for k, f in enumerate(members):
             target[f] = members[(k + 1) % len(members)]
     return target
+
+
+#: torchvision's folder of each set's files under the root
+FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
 def default_root() -> Path:
@@ -150,3 +154,9 @@ def load_cifar100(root=None, download: bool = False) -> Dataset:
                    _to_tensor(te.data, CIFAR100_MEAN, CIFAR100_STD), yte, 100,
                    class_names=list(tr.classes), asym_target=target, augment="crop_flip",
                    human_labels=_human(root, download, "cifar100", ytr, 100))
+
+
+def cifar_identity(name: str, root=None) -> dict:
+    """What the CIFAR loader reads (datasets.identity): the root and the files of its batches."""
+    root = Path(root) if root is not None else default_root()
+    return {"root": str(root), **files(root / FOLDERS[name])}

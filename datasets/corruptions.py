@@ -9,6 +9,7 @@ right; the long tail always comes first).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +32,21 @@ class Corruption:
     value: float | str      # a ratio; human noise: the label set's name
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.value if isinstance(self.value, str) else format(self.value, 'g')}"
+        return f"{self.kind}:{self.value if isinstance(self.value, str) else number_text(self.value)}"
+
+
+def number_text(value: float) -> str:
+    """``value`` in ``g`` format, 6 significant digits as always (0.2, 200, 1e+06), or as many more
+    as it takes to read back as the same number (0.1234567): two rates are never one string."""
+    for digits in range(6, 18):   # 17 significant digits read back as the same float, always
+        text = format(value, f".{digits}g")
+        if float(text) == value:
+            return text
+    return format(value, "g")     # NaN
+
+
+#: a ``+`` that joins two corruptions (one before a kind's name, not an exponent's: ``lt:1e+06``)
+JOIN = re.compile(r"\+(?=\s*[A-Za-z])")
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,7 @@ def parse(text: str | Spec) -> Spec:
     if text in ("", "clean", "none"):
         return Spec()
     parts = []
-    for token in text.split("+"):
+    for token in JOIN.split(text):
         kind, sep, value = token.strip().partition(":")
         kind = kind.strip().lower()
         if kind not in KINDS or not sep:
@@ -84,7 +99,7 @@ def parse(text: str | Spec) -> Spec:
             parts.append(Corruption(kind, value.strip()))
             continue
         try:
-            v = float(value)
+            v = float(value) + 0.0   # -0 is 0: one string, one trial
         except ValueError:
             raise SpecError(f"bad corruption {token!r}: {value!r} is not a number") from None
         if kind == "lt" and not (v >= 1 and np.isfinite(v)):

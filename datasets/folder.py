@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Dataset, DatasetError
+from .base import Dataset, DatasetError, files
 
 RESIZE_ENV = "REWEIGHT_BENCH_RESIZE"
 MIN_CROP_SIZE = 16  # smaller images get no crop/flip augmentation
@@ -38,6 +38,15 @@ def parse_resize(value) -> tuple[int, int] | None:
     if h <= 0 or w <= 0:
         raise DatasetError(f"bad resize {value!r}: sizes must be positive")
     return h, w
+
+
+def image_size(resize) -> tuple[int, int] | None:
+    """The size images are resized to: ``resize``, else ``$REWEIGHT_BENCH_RESIZE``, else None."""
+    return parse_resize(resize if resize is not None else os.environ.get(RESIZE_ENV))
+
+
+def size_text(size: tuple[int, int] | None) -> str | None:
+    return f"{size[0]}x{size[1]}" if size else None
 
 
 def _read_split(root: Path, split: str, size: tuple[int, int] | None, classes=None):
@@ -110,7 +119,7 @@ def load_folder(root=None, download: bool = False, resize=None) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} not found (--data-root DIR must hold train/ and test/)")
-    size = parse_resize(resize if resize is not None else os.environ.get(RESIZE_ENV))
+    size = image_size(resize)
     classes, xtr, ytr = _read_split(root, "train", size)
     test_classes, xte, yte = _read_split(root, "test", size)
     if test_classes != classes:
@@ -123,3 +132,11 @@ def load_folder(root=None, download: bool = False, resize=None) -> Dataset:
     h, w = x_train.shape[2:]
     return Dataset("folder", x_train, ytr, x_test, yte, len(classes), class_names=list(classes),
                    augment="crop_flip" if min(h, w) >= MIN_CROP_SIZE else "none")
+
+
+def folder_identity(root=None, resize=None) -> dict:
+    """What load_folder reads (datasets.identity): the root, its train/ and test/ files, the size."""
+    if root is None:
+        return {}
+    root = Path(root)
+    return {"root": str(root), **files(root / "train", root / "test"), "resize": size_text(image_size(resize))}

@@ -14,11 +14,10 @@ There is no download: WebVision is distributed by its authors (data.vision.ee.et
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from .base import Dataset, DatasetError
-from .folder import RESIZE_ENV, _read_split, parse_resize, read_image_dir, to_normalised
+from .base import Dataset, DatasetError, files
+from .folder import _read_split, image_size, read_image_dir, size_text, to_normalised
 
 NUM_CLASSES = 50
 IMAGE_SIZE = 224
@@ -35,7 +34,7 @@ def load_webvision(root=None, download: bool = False, resize=None, imagenet_root
     if download:
         raise DatasetError("webvision cannot be downloaded by this tool: get WebVision 1.0 from its authors "
                            "and lay it out as DIR/train/SYNSET, DIR/test/SYNSET")
-    size = parse_resize(resize if resize is not None else os.environ.get(RESIZE_ENV)) or (IMAGE_SIZE, IMAGE_SIZE)
+    size = image_size(resize) or (IMAGE_SIZE, IMAGE_SIZE)
     classes, xtr, ytr = _read_split(root, "train", size, classes=num_classes)
     _, xte, yte = _read_split(root, "test", size, classes=classes)
     extra = {}
@@ -49,3 +48,12 @@ def load_webvision(root=None, download: bool = False, resize=None, imagenet_root
         x_train, x_test = to_normalised(xtr, xte)
     return Dataset("webvision", x_train, ytr, x_test, yte, len(classes), class_names=classes,
                    augment="crop_flip", extra_test=extra)
+
+
+def webvision_identity(root=None, resize=None, imagenet_root=None, num_classes: int = NUM_CLASSES) -> dict:
+    """What load_webvision reads (datasets.identity): the roots, their files, the classes, the size."""
+    if root is None:
+        return {}
+    paths = [Path(root) / "train", Path(root) / "test", *([Path(imagenet_root)] if imagenet_root else [])]
+    return {"root": str(root), "imagenet_root": str(imagenet_root) if imagenet_root else None, **files(*paths),
+            "classes": num_classes, "resize": size_text(image_size(resize) or (IMAGE_SIZE, IMAGE_SIZE))}

@@ -43,18 +43,29 @@ def plugin_methods() -> dict[str, type[Method]]:
             for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in METHODS}
 
 
+def _import(name: str):
+    """The object ``package.module:Class`` names; ValueError (one line) for a name of another
+    form or a module that fails to import for any reason (missing, raising, a syntax error)."""
+    module, _, attr = name.partition(":")
+    if not module.strip() or not attr.strip():
+        raise ValueError(f"method {name!r}: empty {'module' if not module.strip() else 'class'} name; "
+                         "expected package.module:Class")
+    if module.startswith("."):
+        raise ValueError(f"method {name!r}: a relative module name; expected an absolute package.module:Class")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except Exception as e:  # noqa: BLE001 (the user's module may raise anything while it imports)
+        why = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ValueError(f"method {name!r} cannot be imported ({type(e).__name__}: {why})") from None
+
+
 def get_method_class(name: str) -> type[Method]:
     """A built-in method, an installed plugin's, or ``"package.module:Class"``. Raises KeyError
     for an unknown name, ValueError (one line) for a module or class that cannot be used."""
     if name in METHODS:
         return METHODS[name]
     if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"method {name!r} cannot be imported ({type(e).__name__}: {e})") from None
-        return _checked(obj, f"method {name!r}")
+        return _checked(_import(name), f"method {name!r}")
     plugins = plugin_methods()
     if name not in plugins:
         raise KeyError(f"unknown method {name!r}; known: {', '.join([*METHODS, *plugins])} "

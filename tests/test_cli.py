@@ -34,6 +34,7 @@ from bench.cli import main
     (["run", "--suite", "label_noise", "--corruptions", ", ,"], "empty list"),
     (["run", "--suite", "long_tail", "--seeds", "30"], "pass --yes"),
     (["run", "--suite", "long_tail", "--dataset", "digits", "--corruptions", "lt:200"], "without a training sample"),
+    (["run", "--suite", "long_tail", "--profile", "smoke", "--corruptions", "lt:1000000"], "without a training sample"),
     (["run", "--suite", "label_noise", "--profile", "paper", "--dataset", "mnist1d"], "does not take"),
     (["data", "--seed", "-1"], "is negative"),
     (["data", "--reward-per-class", "-3"], "is negative"),
@@ -133,6 +134,16 @@ def test_duplicate_corruptions_run_once(capsys):
                  "uniform:0.2,uniform:0.20,uniform:0.2", "--dry-run"]) == 0
     trials = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(trials) == len(suites.NOISE_METHODS) and {t["corruption"] for t in trials} == {"uniform:0.2"}
+
+
+def test_rates_that_differ_stay_two_trials_as_given(capsys):
+    """A rate is kept to its last digit (not rounded to 6), and a large ratio's canonical form
+    (lt:1e+06, with the + of its exponent) reads back as itself."""
+    assert main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--corruptions",
+                 "uniform:0.1234567,uniform:0.1234568,lt:1e+06+uniform:0.2", "--dry-run"]) == 0
+    trials = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [t["corruption"] for t in trials] == ["uniform:0.1234567", "uniform:0.1234568", "lt:1e+06+uniform:0.2"]
+    assert len({t["trial_id"] for t in trials}) == 3
 
 
 def test_a_gpu_machine_gives_each_trial_a_gpu_unless_told_otherwise(monkeypatch, capsys):

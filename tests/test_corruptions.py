@@ -1,11 +1,13 @@
 """Corruption specs and functions, reward splits and prepare(): the definitions of methods.md."""
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 import datasets
 from datasets.cifar import CIFAR10_ASYM, CIFAR10_CLASSES, CIFAR100_CLASSES, CIFAR100_COARSE, superclass_cycle
-from datasets.corruptions import SpecError, corrupt, long_tail_counts, parse
+from datasets.corruptions import HUMAN_LABELS, Corruption, Spec, SpecError, corrupt, long_tail_counts, parse
 from datasets.prepare import plan, prepare, reward_split, stratified_subset
 
 
@@ -30,6 +32,40 @@ def test_parse_canonical_form_and_order():
 def test_parse_rejects(bad):
     with pytest.raises(SpecError):
         parse(bad)
+
+
+def test_a_canonical_string_parses_back_to_itself():
+    """str(spec) is the trial's corruption: every spec reads back from it as the same spec, so two
+    rates never become one trial (uniform:0.1234567 is not 0.123457) and a large ratio is not cut
+    at its exponent's + (lt:1e+06)."""
+    rng = np.random.default_rng(0)
+    rates = [0.0, 1.0, 0.2, 0.1234567, 0.1234568, 2 / 3, 1 - 1e-16, 1e-5, 1e-300, 5e-324, *rng.random(200)]
+    ratios = [1.0, 1.5, 50.0, 200.0, 1e6, 1234567.0, 1e15, 1e16 + 2, 1e300, sys.float_info.max,
+              *np.exp(rng.uniform(0, 700, 200))]
+    specs = [Spec((Corruption(k, float(r)),)) for k in ("uniform", "sym", "asym", "idn") for r in rates]
+    specs += [Spec((Corruption("lt", float(i)),)) for i in ratios]
+    specs += [Spec((Corruption("lt", float(i)), Corruption(k, float(r))))
+              for i in ratios for r in rates[::10] for k in ("uniform", "sym")]
+    specs += [Spec((Corruption("lt", float(i)), Corruption("human", h))) for i in ratios[:5] for h in HUMAN_LABELS]
+    for spec in specs:
+        text = str(spec)
+        assert parse(text) == spec and str(parse(text)) == text, text
+    assert len({str(s) for s in specs}) == len(set(specs))           # distinct specs, distinct strings
+    assert str(parse("uniform:-0")) == "uniform:0"                   # one zero, one trial
+    assert str(parse("lt:1000000+uniform:0.1234567")) == "lt:1e+06+uniform:0.1234567"
+
+
+def test_the_suites_corruptions_keep_their_canonical_strings():
+    """Trial ids hash the corruption's string: the suites' own specs are their canonical strings
+    (and those of round numbers keep the 6-digit form they always had)."""
+    from bench import suites
+
+    for suite in suites.SUITES.values():
+        for profile in suites.PROFILES:
+            for text in suites.by_profile(suite.corruptions, profile):
+                assert str(parse(text)) == text
+    assert [str(parse(t)) for t in ("uniform:0.20", "lt:200.0", "sym:1e-05", "lt:12345678")] == \
+        ["uniform:0.2", "lt:200", "sym:1e-05", "lt:12345678"]
 
 
 # --- long tail ---------------------------------------------------------------------------------

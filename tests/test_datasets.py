@@ -197,6 +197,137 @@ def test_folder_bad_layouts(tmp_path):
         datasets.load_dataset("folder", tmp_path / "c")
 
 
+# --- what data a trial reads: part of its identity -----------------------------------------------
+
+def test_the_identity_of_data_on_disk_is_its_root_files_and_size(tmp_path, monkeypatch):
+    """Two folders, one folder at two sizes, a touched file: each other data, so another identity;
+    the same folder, untouched, the same one. The embedded and generated sets add nothing."""
+    write_folder(tmp_path / "a")
+    write_folder(tmp_path / "b")   # the very same images, in another folder
+    a = datasets.identity("folder", tmp_path / "a")
+    assert a == datasets.identity("folder", tmp_path / "a")
+    assert a["root"] == str(tmp_path / "a") and a["files"] == 12 and a["resize"] is None
+    assert datasets.identity("folder", tmp_path / "b") != a
+    assert datasets.identity("folder", tmp_path / "a", {"resize": "16"})["resize"] == "16x16"
+    monkeypatch.setenv("REWEIGHT_BENCH_RESIZE", "12x10")
+    sized = datasets.identity("folder", tmp_path / "a")
+    assert sized["resize"] == "12x10" and {**sized, "resize": None} == a
+    monkeypatch.delenv("REWEIGHT_BENCH_RESIZE")
+    image = tmp_path / "a" / "test" / "dog" / "2.png"
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 1))
+    touched = datasets.identity("folder", tmp_path / "a")
+    assert touched["fingerprint"] != a["fingerprint"] and touched["files"] == 12
+    image.unlink()
+    assert datasets.identity("folder", tmp_path / "a")["files"] == 11
+    for name in ("mnist1d", "digits", "synthetic"):
+        assert datasets.identity(name, tmp_path / "a") == {}
+    web = datasets.identity("webvision", tmp_path / "b")
+    assert web["resize"] == "224x224" and web["files"] == 12 and web["imagenet_root"] is None
+    imagenet = datasets.identity("webvision", tmp_path / "b", {"imagenet_root": tmp_path / "a" / "test"})
+    assert imagenet["imagenet_root"] == str(tmp_path / "a" / "test") and imagenet["files"] == 12 + 5
+
+
+def test_the_identity_of_cifar_is_its_batch_files_and_the_human_labels_it_reads(tmp_path, monkeypatch):
+    write_cifar10(tmp_path)
+    clean = datasets.identity("cifar10", tmp_path)
+    assert clean["root"] == str(tmp_path) and clean["files"] == 7 and "human_labels" not in clean
+    assert datasets.identity("cifar10", tmp_path, corruption="uniform:0.4") == clean
+    human = datasets.identity("cifar10", tmp_path, corruption="human:worst")
+    assert human["human_labels"]["files"] == 0        # not there (yet): of what lies there now
+    (tmp_path / "CIFAR-10_human.pt").write_bytes(b"labels")
+    assert datasets.identity("cifar10", tmp_path, corruption="human:worst")["human_labels"]["files"] == 1
+    assert datasets.identity("cifar10", tmp_path) == clean
+    monkeypatch.setenv("REWEIGHT_BENCH_DATA", str(tmp_path))      # no root: the loader's default one
+    assert datasets.identity("cifar10") == clean
+    with pytest.raises(datasets.DatasetError, match="no option"):
+        datasets.identity("cifar10", tmp_path, {"resize": 8})
+
+
+def test_a_trials_id_holds_the_data_it_reads(tmp_path):
+    """Trials on two folders (or one at two sizes) are two trials and two report rows; trials on
+    the embedded sets keep the ids they had."""
+    from bench import suites
+
+    write_folder(tmp_path / "a")
+    write_folder(tmp_path / "b")
+
+    def trials(root, options=None):
+        return suites.with_data_identity(suites.expand(
+            suites.SUITES["label_noise"], "smoke", methods=["softmax"], dataset="folder", seeds=1,
+            data_root=str(root), dataset_options=options))
+
+    a, b, a16 = trials(tmp_path / "a"), trials(tmp_path / "b"), trials(tmp_path / "a", {"resize": 16})
+    assert [t["trial_id"] for t in a] == [t["trial_id"] for t in trials(tmp_path / "a")]
+    for other in (b, a16):
+        assert not {t["trial_id"] for t in a} & {t["trial_id"] for t in other}
+        assert not {suites.config_id(t) for t in a} & {suites.config_id(t) for t in other}
+    assert all(t["trial_id"] == suites.trial_id(t) for t in a)
+    plain = suites.expand(suites.SUITES["label_noise"], "smoke", seeds=1)
+    assert suites.with_data_identity(plain) == plain
+
+
+def _finish_without_ray(todo, out, **kw):
+    """bench.runner.run_trials's stand-in: each trial "finishes" at once, with the row the runner writes."""
+    from bench import runner, store
+
+    for t in todo:
+        store.append_row(out, runner.make_row(t, {"status": "ok", "test_acc": 0.5}))
+    return type("Done", (), {"done": len(todo), "failed": 0})()
+
+
+def test_resume_on_another_folder_runs_its_trials(tmp_path, monkeypatch, capsys):
+    """A sweep on folder A, then --resume with --data-root B: B's trial runs (it is not A's,
+    "already finished"); A again: nothing to run."""
+    from bench import runner, store
+    from bench.cli import main
+
+    write_folder(tmp_path / "a", per_class=8)   # room for the smoke profile's 5 reward samples a class
+    write_folder(tmp_path / "b", per_class=8)
+    ran = []
+
+    def fake_run_trials(todo, out, **kw):
+        ran.append([t["data_root"] for t in todo])
+        return _finish_without_ray(todo, out)
+
+    monkeypatch.setattr(runner, "run_trials", fake_run_trials)
+    out = tmp_path / "out"
+    run = ["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
+           "--corruptions", "uniform:0.2", "--dataset", "folder", "--out", str(out)]
+    assert main(run + ["--data-root", str(tmp_path / "a")]) == 0
+    assert main(run + ["--data-root", str(tmp_path / "b"), "--resume"]) == 0
+    assert main(run + ["--data-root", str(tmp_path / "a"), "--resume"]) == 0
+    assert ran == [[str(tmp_path / "a")], [str(tmp_path / "b")], []]
+    assert "0 trial(s) to run, 1 already finished" in capsys.readouterr().out.splitlines()[-2]
+    rows = store.read_rows(out)
+    assert len({r["trial_id"] for r in rows}) == len({r["config_id"] for r in rows}) == 2
+    assert [json.loads(r["extra"])["data_identity"]["root"] for r in rows] == [str(tmp_path / "a"),
+                                                                             str(tmp_path / "b")]
+
+
+@pytest.mark.ray
+def test_a_ray_sweep_on_a_folder_after_one_on_another_runs_and_keeps_both(tmp_path, monkeypatch, capsys):
+    """End to end: after a sweep on folder A, --resume on folder B runs B's trial through Ray, and
+    the two rows keep apart (their ids, their report rows, the data each read)."""
+    from bench import runner, store
+    from bench.cli import main
+
+    write_folder(tmp_path / "a", per_class=8)
+    write_folder(tmp_path / "b", per_class=8)
+    out = tmp_path / "out"
+    run = ["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
+           "--corruptions", "uniform:0.2", "--dataset", "folder", "--set", "epochs=1", "--out", str(out)]
+    with monkeypatch.context() as m:
+        m.setattr(runner, "run_trials", _finish_without_ray)
+        assert main(run + ["--data-root", str(tmp_path / "a")]) == 0
+    assert main(run + ["--data-root", str(tmp_path / "b"), "--resume"]) == 0
+    assert capsys.readouterr().out.count(": 1 trial(s) to run -> ") == 2   # A's, then B's (none skipped)
+    rows = store.read_rows(out)
+    assert [r["status"] for r in rows] == ["ok", "ok"] and 0 <= float(rows[1]["test_acc"]) <= 1
+    assert len({r["trial_id"] for r in rows}) == len({r["config_id"] for r in rows}) == 2
+    assert [json.loads(r["extra"])["data_identity"]["root"] for r in rows] == [str(tmp_path / "a"),
+                                                                             str(tmp_path / "b")]
+
+
 # --- describe ----------------------------------------------------------------------------------
 
 def test_describe_mnist1d_mixed():

@@ -4,6 +4,7 @@ built-in one."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pandas as pd
@@ -35,6 +36,8 @@ MODULE = textwrap.dedent('''
 @pytest.fixture
 def own_module(tmp_path, monkeypatch):
     (tmp_path / "own_methods_mod.py").write_text(MODULE)
+    (tmp_path / "own_raising_mod.py").write_text('raise RuntimeError("no GPU driver\\nsecond line")\n')
+    (tmp_path / "own_syntax_mod.py").write_text("def broken(:\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
 
@@ -49,9 +52,14 @@ def test_a_module_class_spec_trains_in_the_harness(own_module):
 
 @pytest.mark.parametrize("spec,needle", [("no_such_module_xyz:M", "cannot be imported"),
                                          ("own_methods_mod:Nope", "cannot be imported"),
-                                         ("own_methods_mod:NotAMethod", "not a methods.base.Method subclass")])
+                                         ("own_methods_mod:NotAMethod", "not a methods.base.Method subclass"),
+                                         ("own_raising_mod:M", "cannot be imported (RuntimeError: no GPU driver)"),
+                                         ("own_syntax_mod:M", "cannot be imported (SyntaxError: "),
+                                         (".relative:Foo", "a relative module name"),
+                                         (":Foo", "empty module name"),
+                                         ("own_methods_mod:", "empty class name")])
 def test_an_unusable_spec_is_one_line(own_module, capsys, spec, needle):
-    with pytest.raises(ValueError, match=needle):
+    with pytest.raises(ValueError, match=re.escape(needle)):
         get_method_class(spec)
     assert main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", spec, "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
