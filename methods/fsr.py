@@ -99,7 +99,7 @@ class FSR(Method):
         "relabel_weight": 2.0,     # p
         "relabel_history": 0.1,    # weight on the history in the logit EMA
         "mixup": True,             # MixUp of the training batch, coefficient 1 - u^2 / 2
-        "label_smoothing": 0.0,    # on the training and reward targets
+        "label_smoothing": 0.0,    # on the reward (meta) targets; on the training targets too without MixUp
         "reward_augment": True,    # crop/flip reward samples when drawn (the reference queue stores augmented ones)
         "reward_bn": "batch",      # "batch" (batch statistics of [reward; un-mixed], not updated; the
                                    # reference) or "eval" (running statistics)
@@ -221,11 +221,14 @@ class FSR(Method):
             return model.features(x_r), t_r, (model.features(batch.x) if unmixed else None)
 
     def _mixup(self, batch):
-        """Phase 2: MixUp within the batch, coefficient 1 - u^2 / 2, on inputs and targets."""
+        """Phase 2: MixUp within the batch, coefficient 1 - u^2 / 2, on inputs and targets. As the
+        reference's ``train_step``, label smoothing applies to the training targets without MixUp
+        only; with MixUp they are the mixed one-hot targets (the reward targets are smoothed in
+        both cases, ``_reward_features``)."""
         hp, x = self.hp, batch.x
-        target = smooth_onehot(batch.y, self.ctx.num_classes, hp["label_smoothing"], x.dtype)
         if not hp["mixup"]:
-            return x, target
+            return x, smooth_onehot(batch.y, self.ctx.num_classes, hp["label_smoothing"], x.dtype)
+        target = F.one_hot(batch.y, self.ctx.num_classes).to(x.dtype)
         B = len(batch.y)
         u = to_device(torch.rand(B, generator=self.gen, dtype=x.dtype), x.device)
         mix = 1 - u ** 2 / 2

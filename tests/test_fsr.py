@@ -347,3 +347,39 @@ def test_reward_samples_are_augmented_with_the_methods_own_generator():
     x, y = m.reward_batch()
     assert seen == [m.gen] and torch.equal(x, plain + 1.0) and torch.equal(y, y0)
     assert FSR.defaults["reward_augment"] is True
+
+
+def _targets_seen(m, batch, monkeypatch):
+    """The targets of every CE one FSR step computes, in order: the training loss, the margin's
+    "after" side, then the meta (reward) loss of the closed form."""
+    import methods.fsr as fsr_mod
+    seen, orig = [], fsr_mod.soft_ce
+    monkeypatch.setattr(fsr_mod, "soft_ce", lambda logits, t: seen.append(t.detach().clone()) or orig(logits, t))
+    m.update(batch, StepInfo(0, 0, 0.1, 4, 10))
+    return seen
+
+
+def test_label_smoothing_with_mixup_is_on_the_meta_loss_only(monkeypatch):
+    """As the reference (ieg/models/fsr.py): with MixUp the training loss takes the mixed one-hot
+    targets, unsmoothed; the meta loss's reward targets are smoothed; the margin's after side is hard."""
+    torch.manual_seed(0)
+    m, ctx = make_fsr(torch.float64, mixup=True, label_smoothing=0.1)
+    batch = batch_of(ctx)
+    train, after, meta = _targets_seen(m, batch, monkeypatch)
+    own = train.gather(1, batch.y[:, None]).squeeze(1)
+    assert ((train > 0).sum(1) <= 2).all() and (own >= 0.5).all()      # mix >= 1/2 of its own one-hot label
+    torch.testing.assert_close(train.sum(1), torch.ones(20, dtype=torch.float64))
+    torch.testing.assert_close(after, F.one_hot(batch.y, 4).double())
+    assert len(meta) == 8 and torch.equal(meta, F.one_hot(meta.argmax(1), 4).double() * 0.9 + 0.1 / 4)
+
+
+def test_label_smoothing_without_mixup_is_on_the_training_and_meta_losses(monkeypatch):
+    """Without MixUp (the long-tail script) the reference smooths both the training loss and the
+    meta loss; the margin's after side keeps the hard labels."""
+    torch.manual_seed(0)
+    m, ctx = make_fsr(torch.float64, mixup=False, label_smoothing=0.1)
+    batch = batch_of(ctx)
+    train, after, meta = _targets_seen(m, batch, monkeypatch)
+    torch.testing.assert_close(train, F.one_hot(batch.y, 4).double() * 0.9 + 0.1 / 4)
+    torch.testing.assert_close(after, F.one_hot(batch.y, 4).double())
+    assert torch.equal(meta, F.one_hot(meta.argmax(1), 4).double() * 0.9 + 0.1 / 4)
