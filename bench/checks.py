@@ -133,13 +133,11 @@ def check_data_fits(trials: list[dict], ds) -> None:
     from .models import build_model
 
     check_layout(trials, ds.name, ds.input_shape)
-    for spec in sorted({t["corruption"] for t in trials}):
-        for t in trials:
-            if t["corruption"] == spec:
-                break
+    # each trial's own reward set (a suite's rows may differ: the long tail's L2R / MWN hold one out)
+    for spec, reward, limit in sorted({(t["corruption"], t.get("reward_per_class") or 0, t.get("train_limit"))
+                                       for t in trials}, key=str):
         long_tail = datasets.Spec(tuple(p for p in datasets.parse(spec).parts if p.kind == "lt"))   # noise keeps classes
-        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, long_tail, 0, t.get("reward_per_class") or 0,
-                             t.get("train_limit"), ds.asym_target)
+        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, long_tail, 0, reward, limit, ds.asym_target)
         empty = [c for c in range(ds.num_classes) if not (plan.corrupted.true == c).any()]
         if empty:
             raise UsageError(f"{spec} on {ds.name} leaves class(es) {', '.join(map(str, empty[:5]))} without a "

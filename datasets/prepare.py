@@ -33,8 +33,8 @@ def stratified_subset(labels, limit: int, seed: int) -> np.ndarray:
 
 def reward_split(labels, num_classes: int, per_class: int, seed: int):
     """Class-balanced clean reward indices (``per_class`` of each class, by true label) and the
-    remaining indices, both sorted. Taken before any corruption, so every method trains on the
-    same remaining samples whether or not it uses the reward set."""
+    remaining indices, both sorted. Taken before any corruption, so every method given the same
+    ``per_class`` trains on the same remaining samples whether or not it uses the reward set."""
     labels = np.asarray(labels)
     if per_class <= 0:
         return np.zeros(0, dtype=np.int64), np.arange(len(labels))
