@@ -1,6 +1,7 @@
 """Long tail (paper Table 6) and long tail + noise (Table 7) against the reference scripts, written
 out here by hand with the file and flag each value comes from, compared with every expanded
-trial of the ``long_tail`` and ``mixed`` suites; the long tail's class counts per row. google-research/google-research ``ieg/`` unless told otherwise."""
+trial of the ``long_tail`` and ``mixed`` suites; the long tail's class counts per row; Table 7's
+imbalance-1 column. google-research/google-research ``ieg/`` unless told otherwise."""
 from __future__ import annotations
 
 import hashlib
@@ -11,11 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from bench import checks, cli, suites
+from bench import checks, cli, runner, suites
 from bench.checks import UsageError
-from datasets.corruptions import long_tail_counts
+from datasets.corruptions import long_tail_counts, parse
 from datasets.prepare import plan
 from methods import METHODS
+from reports import paper
 
 # FSR's rows, both long-tail scripts (scripts/run_fsr_cifar_longtail.sh, run_fsr_cifar_longtail_noise.sh)
 FSR_OPTIM = dict(lr=0.1,               # options.py `learning_rate` default (the scripts do not set it)
@@ -174,3 +176,25 @@ def test_the_data_check_reads_each_rows_reward_set():
     with pytest.raises(UsageError, match="lt:20 on tiny leaves class"):   # 19 and int(19 / 20) = 0
         checks.check_data_fits([dict(row, reward_per_class=0), dict(row, reward_per_class=1)], ds)
 
+
+def test_table7_imbalance_one_is_not_shown_beside_the_long_tail_noise_protocol(tmp_path):
+    """Table 7's imbalance-1 column equals Table 1's FSR-R32 numbers (the noise protocol's):
+    filed only there, so the ``mixed`` suite's imbalance-1 cells, run under the long-tail + noise
+    script, show no published number; the long-tailed cells still do."""
+    import reports
+    from bench import store
+
+    r32 = {r: paper.lookup("cifar10", "resnet32", "uniform", r, 1, "FSR", sources={"uniform noise table"})
+           for r in (0.2, 0.4)}
+    assert (r32[0.2].value, r32[0.4].value, r32[0.2].model) == (91.8, 90.2, "resnet32")
+    for t in trials("mixed"):
+        spec = parse(t["corruption"])
+        got = paper.lookup("cifar10", "resnet32", "uniform", spec.noise_ratio, spec.imbalance_ratio, "FSR",
+                           sources={"mixed table"})
+        assert (got is None) == (spec.imbalance_ratio == 1), (t["corruption"], got)
+    for t in suites.expand(suites.SUITES["mixed"], "paper", seeds=1):
+        store.append_row(tmp_path, runner.make_row(t, {"test_acc": 0.5, "best_acc": 0.5, "status": "ok"}))
+    md = reports.build_report(tmp_path, suites=suites.report_declarations()).read_text()
+    published = [line for line in md.splitlines() if line.startswith("| FSR (published")]
+    assert published and all(line.split("|")[2].strip() == "—" for line in published)   # column imbalance 1
+    assert "91.80" not in md and "90.20" not in md and "85.70" in md
