@@ -138,7 +138,6 @@ def test_curves_come_from_the_trial_directories_the_rows_name(tmp_path):
     import json
 
     from bench import runner, store, suites
-    from reports.curves import read_curves, row_dirs
 
     out, storage = tmp_path / "out", tmp_path / "elsewhere"
     trials = suites.expand(suites.SUITES["label_noise"], "smoke", methods=["softmax"], seeds=1)
@@ -150,6 +149,8 @@ def test_curves_come_from_the_trial_directories_the_rows_name(tmp_path):
     md = reports.build_report(out, suites=report_declarations()).read_text(encoding="utf-8")
     pngs = sorted((out / "report" / "plots").glob("curves*.png"))
     assert pngs and all(f"(plots/{p.name})" in md for p in pngs)
+    from reports.curves import read_curves, row_dirs
+
     rows = reports.load_results(out)
     curves = read_curves(out, rows["trial_id"], row_dirs(rows))
     assert len(curves) == 2 * len(trials) and set(curves["test_acc"]) == {0.2, 0.4}
