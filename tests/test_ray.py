@@ -98,8 +98,8 @@ def _left_in_session(sid: int, within: float = 15.0) -> list[str]:
 def _timed_main(argv, env=None, timeout=90):
     """main(argv) in a child process: (exit status, stderr lines, seconds main took; the imports
     before it not counted). A child still running after ``timeout`` fails the test."""
-    code = ("import sys, time; from bench.cli import main; t0 = time.time(); rc = main(sys.argv[1:]); "
-            "print(f'{time.time() - t0:.2f}'); sys.exit(rc)")
+    code = ("import sys, time\nfrom bench.cli import main\nt0 = time.time()\n"
+            "try:\n    sys.exit(main(sys.argv[1:]))\nfinally:\n    print(f'\\n{time.time() - t0:.2f}')\n")
     proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, start_new_session=True)
     try:
