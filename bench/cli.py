@@ -16,7 +16,7 @@ from pathlib import Path
 import datasets
 from methods import METHODS, get_method_class, plugin_methods
 
-from . import gpucheck, overrides, store, suites
+from . import cluster, gpucheck, overrides, store, suites
 from .checks import UsageError, check_data, check_device, check_methods, check_trials
 
 
@@ -63,11 +63,14 @@ def build_parser() -> Parser:
     r.add_argument("--seeds", type=int, help="number of seeds (0..N-1); default by profile")
     r.add_argument("--out", default="results", help="results directory (default: results/)")
     r.add_argument("--resume", action="store_true", help="complete a sweep: run only trials not yet finished")
-    r.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+    r.add_argument("--address", help="HOST:PORT of a Ray cluster to join (default: start one on this machine); "
+                                     "auto: RAY_ADDRESS, else the cluster `ray start` last started here (never "
+                                     "another Ray process found running). Refused unless it answers within "
+                                     f"{cluster.CONNECT_TIMEOUT_S:g} s with room for a trial now")
     r.add_argument("--gpus-per-trial", type=_finite, default=0.0)
     r.add_argument("--cpus-per-trial", type=_finite, default=None,
-                   help="CPUs (and torch threads) per trial; default 1, the cost suite: all of this machine's, "
-                        "one trial at a time so that no step is timed beside another")
+                   help="CPUs (and torch threads) per trial, at least 0.0001 (Ray's unit); default 1, the cost "
+                        "suite: all of this machine's, one trial at a time so that no step is timed beside another")
     r.add_argument("--storage", help="Ray Tune storage path for trial directories (default: DIR/ray)")
     r.add_argument("--data-root", help="where CIFAR / image-folder data live")
     r.add_argument("--download", action="store_true", help="download the data set if missing")
@@ -147,6 +150,7 @@ def _validate_run(args) -> list[dict]:
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
         raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
     check_device(args)
+    cluster.check_request(args)
     if args.corruptions:
         try:
             specs = list(dict.fromkeys(str(datasets.parse(c)) for c in args.corruptions))  # each once
@@ -170,6 +174,7 @@ def _validate_run(args) -> list[dict]:
         raise UsageError(f"the grid has {len(trials)} trials (more than {MAX_TRIALS}); pass --yes to run it "
                          "(or --dry-run to see it)")
     if not args.dry_run:  # fail early (and download once, here) if data are missing; cost trials use shapes only
+        cluster.check_cluster(args)   # --address: a bounded connect, and room for a trial
         check_data(trials, data_root, args.download, options)
     return suites.with_data_identity(trials)   # the data as they lie now, after any download
 
@@ -239,19 +244,24 @@ def _run_locked(args, trials) -> int:
     from .runner import run_trials  # imports Ray: only once the input is known to be good
 
     print(f"{args.suite} ({args.profile}): {len(todo)} trial(s) to run"
-          + (f", {skipped} already finished" if skipped else "") + f" -> {store.results_path(args.out)}",
+          + (f", {skipped} already finished" if skipped else "") + f" -> {store.results_path(args.out)}"
+          + (f" (on the Ray cluster at {args.address})" if args.address else ""),
           flush=True)
     t0 = time.time()
     cost = suites.SUITES[args.suite].task == "cost"
-    from .runner import ResourceError
+    from .runner import ResourceError, experiment_name
 
     try:
-        cb = run_trials(todo, args.out, name=f"{args.suite}-{args.profile}-{time.strftime('%Y%m%d-%H%M%S')}",
+        cb = run_trials(todo, args.out, name=experiment_name(args.suite, args.profile),
                         address=args.address, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                         storage=str(Path(args.storage).resolve()) if args.storage else None, verbose=args.verbose,
                         max_concurrent=1 if cost else 0, reuse_workers=not cost)
     except ResourceError as e:
         raise UsageError(str(e)) from None
+    except KeyboardInterrupt:
+        done = len(store.finished_ids(args.out) & {t["trial_id"] for t in trials})
+        print(f"bench: interrupted: {done} of {len(trials)} finished; rerun with --resume", file=sys.stderr)
+        return 130
     print(f"finished {cb.done}/{len(todo)} trial(s), {cb.failed} failed, in {time.time() - t0:.0f}s; "
           f"`python -m bench report --out {args.out}` makes the tables", flush=True)
     if cb.done < len(todo):

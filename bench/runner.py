@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 import ray
@@ -21,6 +23,7 @@ from ray import tune
 import bench
 
 from . import store
+from .cluster import ray_session
 from .provenance import provenance
 from .suites import config_id
 
@@ -139,6 +142,7 @@ class StoreCallback(tune.Callback):
         result.setdefault("wall_s", time.time() - self.started.get(trial.trial_id, self.t0))
         result["started_at"] = time.strftime("%Y-%m-%dT%H:%M:%S",
                                              time.localtime(self.started.get(trial.trial_id, self.t0)))
+        result["trial_dir"] = _trial_dir(trial)   # kept in extra: where the report finds its curves
         row = make_row(cfg, result)
         try:
             aside = store.append_row(self.out_dir, row)
@@ -214,7 +218,30 @@ def ray_init_kwargs(address=None, num_cpus=None, gpus_per_trial=0.0, verbose=Fal
 
 
 class ResourceError(ValueError):
-    """Per-trial resources the cluster cannot give (found after Ray starts, before any trial)."""
+    """Per-trial resources the cluster cannot give (found after Ray starts, before any trial;
+    the command line refuses them before anything is written: bench.cluster)."""
+
+
+def experiment_name(suite: str, profile: str) -> str:
+    """The sweep's Tune experiment (its folder under the storage path): unique, so that two
+    sweeps started in the same second on one --storage never share one."""
+    return f"{suite}-{profile}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def _trial_dir(trial) -> str | None:
+    """The trial's directory on the storage path, its result.json (one line per epoch) copied
+    there now from Tune's staging copy on the driver, which Tune syncs only now and then: a
+    sweep interrupted or killed later keeps the curves of every trial that has a row."""
+    try:
+        staged, trial_dir = Path(trial.local_path, "result.json"), Path(trial.path)
+    except (AttributeError, RuntimeError, TypeError):   # no directory (yet)
+        return None
+    try:
+        if staged.is_file() and trial_dir.is_dir() and staged.resolve() != (trial_dir / "result.json").resolve():
+            shutil.copyfile(staged, trial_dir / "result.json")
+    except OSError:
+        pass   # Tune's own sync stays
+    return str(trial_dir)
 
 
 def _dirname(trial) -> str:
@@ -256,10 +283,10 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
     callback = StoreCallback(out_dir, len(trials), weights={t["trial_id"]: expected_cost(t) for t in trials})
     if not trials:
         return callback
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(**ray_init_kwargs(address, num_cpus, gpus_per_trial, verbose))
-    try:
+    # Ctrl-C ends the sweep at once, as KeyboardInterrupt (Tune's own handler would stop it
+    # "gracefully" and return as if it had finished); the rows written so far stay
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    with ray_session(ray_init_kwargs(address, num_cpus, gpus_per_trial, verbose)):
         have = ray.cluster_resources()
         for what, want in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial)):
             if want > have.get(what, 0.0):
@@ -278,9 +305,6 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
                 log_to_file=True),
         )
         tuner.fit()
-    finally:
-        if started_here:
-            ray.shutdown()
     if callback.unwritable:
         raise store.StoreError(f"{callback.unwritable}; the sweep stopped after {callback.done} row(s)")
     return callback

@@ -1,5 +1,6 @@
-"""Per-epoch curves from the trial directories Ray Tune writes under DIR/ray/ (each holds a
-``result.json``, one JSON object per epoch): the metrics declared with ``curve=True``
+"""Per-epoch curves from the trial directories Ray Tune writes (each holds a ``result.json``,
+one JSON object per epoch; each row names its directory, which --storage may put outside DIR;
+older rows' are found under DIR/ray/): the metrics declared with ``curve=True``
 (reports.metrics; test accuracy, FSR's dictionary purity, the zero-weight ratio), mean over
 seeds per row of a suite, one figure per data set, network and corruption."""
 from __future__ import annotations
@@ -14,17 +15,42 @@ import seaborn as sns
 from . import metrics
 
 
-def read_curves(out_dir, trial_ids) -> pd.DataFrame:
-    """(trial_id, epoch, curve metrics...) of the given trials; where a trial id has several
-    directories (a retried or resumed trial), the most recently written one."""
+def row_dirs(rows: pd.DataFrame) -> dict[str, str]:
+    """trial id -> the trial directory its row names (``trial_dir`` in the row's ``extra``; rows
+    written before rows named it have none)."""
+    out = {}
+    for tid, extra in zip(rows["trial_id"], rows["extra"]):
+        try:
+            d = json.loads(extra).get("trial_dir") if extra else None
+        except (ValueError, AttributeError):
+            d = None
+        if isinstance(d, str) and d:
+            out[tid] = d
+    return out
+
+
+def _result_files(out_dir, trial_ids, named: dict) -> dict[str, Path]:
+    """trial id -> its result.json: in the directory its row names (anywhere: a --storage
+    outside DIR), else (an older row, or a directory since moved) the most recently written one
+    under DIR/ray/ (a trial id may have several: a retried or resumed trial)."""
     wanted, found = set(trial_ids), {}
-    for path in Path(out_dir, "ray").glob("*/*/result.json"):
+    for tid in wanted & set(named):
+        if (Path(named[tid]) / "result.json").is_file():
+            found[tid] = Path(named[tid]) / "result.json"
+    rest = wanted - set(found)
+    for path in Path(out_dir, "ray").glob("*/*/result.json") if rest else []:
         tid = path.parent.name.split("-", 1)[0]
-        if tid in wanted and (tid not in found or path.stat().st_mtime > found[tid].stat().st_mtime):
+        if tid in rest and (tid not in found or path.stat().st_mtime > found[tid].stat().st_mtime):
             found[tid] = path
+    return found
+
+
+def read_curves(out_dir, trial_ids, named: dict | None = None) -> pd.DataFrame:
+    """(trial_id, epoch, curve metrics...) of the given trials, from the directories ``named``
+    (trial id -> directory: ``row_dirs``), else from those under DIR/ray/."""
     names = [m.name for m in metrics.METRICS if m.curve]
     rows = []
-    for tid, path in found.items():
+    for tid, path in _result_files(out_dir, trial_ids, named or {}).items():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 rec = json.loads(line)

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import metrics  # noqa: E402
-from .curves import curve_plots, read_curves  # noqa: E402
+from .curves import curve_plots, read_curves, row_dirs  # noqa: E402
 from .layouts import SuiteReport  # noqa: E402
 from .render import fmt_ratio  # noqa: E402
 from .tables import row_rank  # noqa: E402
@@ -215,14 +215,14 @@ _PER_SUITE = {"accuracy_vs_noise": accuracy_vs_noise, "cost": cost_bars, "shots"
 def all_plots(df: pd.DataFrame, agg: pd.DataFrame, folder: Path, suites: dict, out_dir=None) -> dict[str, dict]:
     """Every plot whose data exists: {kind: {suite (None: across suites): [relative paths]}};
     each suite gets the plots its declaration lists (``suites``: name -> SuiteReport); the
-    per-epoch curves come from the trial directories under ``out_dir``/ray."""
+    per-epoch curves come from the trial directories the rows name (else under ``out_dir``/ray)."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
     out = {"purity_vs_accuracy": {None: purity_vs_accuracy(df, folder)},
            "zero_weight_vs_noise": {None: zero_weight_vs_noise(df, folder)}}
     want_curves = out_dir is not None and any("curves" in r.plots for r in suites.values())
-    per_epoch = read_curves(out_dir, df["trial_id"]) if want_curves else None
+    per_epoch = read_curves(out_dir, df["trial_id"], row_dirs(df)) if want_curves else None
     for suite, report in suites.items():
         for kind in report.plots:
             if kind == "curves":

@@ -36,6 +36,10 @@ from bench.cli import main
     (["run", "--suite", "long_tail", "--dataset", "digits", "--corruptions", "lt:200"], "without a training sample"),
     (["run", "--suite", "long_tail", "--profile", "smoke", "--corruptions", "lt:1000000"], "without a training sample"),
     (["run", "--suite", "label_noise", "--profile", "paper", "--dataset", "mnist1d"], "does not take"),
+    (["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
+      "--corruptions", "uniform:0.2", "--cpus-per-trial", "1e6"], "this machine has"),
+    (["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
+      "--corruptions", "uniform:0.2", "--cpus-per-trial", "1e-300"], "below Ray's resource unit, 0.0001"),
     (["data", "--seed", "-1"], "is negative"),
     (["data", "--reward-per-class", "-3"], "is negative"),
 ])
@@ -159,3 +163,32 @@ def test_a_gpu_machine_gives_each_trial_a_gpu_unless_told_otherwise(monkeypatch,
     args = cli.build_parser().parse_args(["run", "--suite", "label_noise", "--device", "cpu"])
     cli.check_device(args)
     assert args.gpus_per_trial == 0.0
+
+
+def test_a_storage_that_is_a_file_is_refused_before_ray_starts(tmp_path, capsys):
+    (tmp_path / "afile").write_text("not a directory\n")
+    assert main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
+                 "--corruptions", "uniform:0.2", "--storage", str(tmp_path / "afile"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bench: error: --storage") and "is a file" in err
+    assert not (tmp_path / "out").exists()     # refused before the store, so before Ray
+
+
+def test_two_sweeps_in_the_same_second_get_experiments_of_their_own(tmp_path, monkeypatch):
+    """Two sweeps on one --storage started in the same second must not share a Tune experiment
+    directory (their trial directories would mix)."""
+    import time as _time
+
+    from bench import runner
+
+    names = []
+
+    class Done:
+        done = failed = 0
+
+    monkeypatch.setattr(runner, "run_trials", lambda todo, out, **kw: names.append(kw["name"]) or Done())
+    monkeypatch.setattr(_time, "strftime", lambda fmt, *when: "20260101-000000")   # the same second
+    for out in ("a", "b"):
+        main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
+              "--out", str(tmp_path / out), "--storage", str(tmp_path / "ray")])
+    assert len(names) == 2 and names[0] != names[1]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -77,8 +78,37 @@ def test_ray_workers_import_this_projects_packages_first(tmp_path, monkeypatch):
 
 
 def _bench(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
+    kw = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, **kw}
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], text=True, start_new_session=True, **kw)
+
+
+def _left_in_session(sid: int, within: float = 15.0) -> list[str]:
+    """The live processes of session ``sid`` (a driver started by _bench leads its own: every
+    Ray process it starts is in it) still there after ``within`` seconds (none: at once)."""
+    deadline = time.time() + within
+    while True:
+        ps = subprocess.run(["ps", "-eo", "pid=,sid=,stat=,args="], capture_output=True, text=True).stdout
+        left = [ln.strip() for ln in ps.splitlines()
+                if ln.split()[1] == str(sid) and not ln.split()[2].startswith("Z")]
+        if not left or time.time() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def _timed_main(argv, env=None, timeout=90):
+    """main(argv) in a child process: (exit status, stderr lines, seconds main took; the imports
+    before it not counted). A child still running after ``timeout`` fails the test."""
+    code = ("import sys, time\nfrom bench.cli import main\nt0 = time.time()\n"
+            "try:\n    sys.exit(main(sys.argv[1:]))\nfinally:\n    print(f'\\n{time.time() - t0:.2f}')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"bench {' '.join(argv)} still running after {timeout} s")
+    return proc.returncode, err.strip().splitlines(), float(out.split()[-1])
 
 
 def test_resume_after_kill_9_finishes_only_what_is_missing(tmp_path):
@@ -91,6 +121,7 @@ def test_resume_after_kill_9_finishes_only_what_is_missing(tmp_path):
         time.sleep(0.5)
     os.kill(proc.pid, signal.SIGKILL)   # the driver only; Ray's own processes share its fate
     proc.wait()
+    assert not _left_in_session(proc.pid), "Ray processes outlived the killed driver"
     before = store.read_rows(tmp_path)
     assert 2 <= len(before) < total, "the sweep should have been killed midway"
 
@@ -110,7 +141,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_sweep_on_an_existing_cluster(tmp_path):
+@contextmanager
+def _ray_head(num_cpus: int):
+    """A Ray head of ``num_cpus`` CPUs started by the test, stopped (all its processes) at the
+    end: yields (its address, the environment for drivers that join it)."""
     ray_bin = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
     port = _free_port()
     temp_dir = tempfile.mkdtemp(prefix="rb-", dir="/tmp")   # short: Ray's socket paths must fit 107 bytes
@@ -119,7 +153,7 @@ def test_sweep_on_an_existing_cluster(tmp_path):
     # ray.init in this process may have left RAY_AUTH_MODE=token in the environment).
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
     head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                             f"--port={port}", "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false",
+                             f"--port={port}", f"--num-cpus={num_cpus}", "--num-gpus=0", "--include-dashboard=false",
                              f"--temp-dir={temp_dir}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env=env)
@@ -131,13 +165,7 @@ def test_sweep_on_an_existing_cluster(tmp_path):
         while subprocess.run([sys.executable, "-c", ready], env=env, capture_output=True, timeout=90).returncode:
             assert head.poll() is None and time.time() < deadline, "the Ray head did not come up"
             time.sleep(1)
-        proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax",
-                      "--seeds", "1", "--corruptions", "uniform:0.2", "--out", str(tmp_path / "out"),
-                      "--address", address, env=env)
-        out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, out
-        df = pd.read_csv(tmp_path / "out" / "results.csv")
-        assert len(df) == 1 and df["status"].iloc[0] == "ok"
+        yield address, env
     finally:  # stop the head this test started (its process group), by its own process id
         os.killpg(head.pid, signal.SIGKILL)
         head.wait(timeout=30)
@@ -145,6 +173,100 @@ def test_sweep_on_an_existing_cluster(tmp_path):
     left = subprocess.run(["pgrep", "-f", temp_dir], capture_output=True, text=True).stdout
     assert not left.strip(), f"Ray processes of the test cluster survived: {left}"
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_sweep_on_an_existing_cluster(tmp_path):
+    with _ray_head(num_cpus=2) as (address, env):
+        proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax",
+                      "--seeds", "1", "--corruptions", "uniform:0.2", "--out", str(tmp_path / "out"),
+                      "--address", address, env=env)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+        df = pd.read_csv(tmp_path / "out" / "results.csv")
+        assert len(df) == 1 and df["status"].iloc[0] == "ok"
+
+
+#: holds the one CPU of the cluster at argv[1] (a task that sleeps), then says so
+HOLD_A_CPU = """import sys, time, ray
+ray.init(address=sys.argv[1])
+ref = ray.remote(num_cpus=1)(lambda: time.sleep(600)).remote()
+while ray.available_resources().get("CPU", 0) > 0:
+    time.sleep(0.2)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_cluster_without_room_for_a_trial_is_refused_at_once(tmp_path):
+    """--address: a cluster with fewer CPUs than a trial asks for, or whose CPUs another job
+    holds, is one line and exit 2 within 15 s, before OUT exists (not a sweep that waits)."""
+    out = tmp_path / "out"
+    with _ray_head(num_cpus=1) as (address, env):
+        argv = ["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
+                "--corruptions", "uniform:0.2", "--address", address, "--out", str(out)]
+        rc, err, secs = _timed_main(argv + ["--cpus-per-trial", "2"], env)
+        assert (rc, len(err)) == (2, 1) and "has 1; no trial could ever start" in err[0] and secs < 15, (err, secs)
+        assert not out.exists()
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_A_CPU, address], stdout=subprocess.PIPE, text=True,
+                                  env=env, start_new_session=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            rc, err, secs = _timed_main(argv, env)
+        finally:
+            os.killpg(holder.pid, signal.SIGKILL)
+            holder.wait()
+        assert (rc, len(err)) == (2, 1) and "has 0 of its 1 free" in err[0] and secs < 15, (err, secs)
+        assert not out.exists()
+
+
+def test_an_address_that_is_not_a_ray_cluster_is_refused_within_15_s(tmp_path):
+    """Something listens at --address, but not Ray (ray.init alone would retry forever)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        rc, err, secs = _timed_main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax",
+                                     "--seeds", "1", "--address", f"127.0.0.1:{listener.getsockname()[1]}",
+                                     "--out", str(tmp_path / "out")])
+    assert (rc, len(err)) == (2, 1) and "no Ray cluster answered" in err[0] and secs < 15, (err, secs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_address_auto_joins_only_a_cluster_named_or_started_with_ray_start(tmp_path):
+    """auto without RAY_ADDRESS and without a `ray start` cluster is one line, exit 2, at once,
+    whatever other Ray runtimes run on this machine (Ray's own "auto" would join one of them)."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_TMPDIR"] = str(tmp_path)       # where `ray start` leaves its address: nothing there
+    rc, err, secs = _timed_main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax",
+                                 "--seeds", "1", "--address", "auto", "--out", str(tmp_path / "out")], env)
+    assert (rc, len(err)) == (2, 1) and "--address auto" in err[0] and "ray start" in err[0] and secs < 15, (err, secs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_exits_130_saying_what_finished_and_leaves_no_ray_process(tmp_path):
+    """SIGINT after the first row: exit 130 and "interrupted: N of M finished"; no interrupted
+    trial recorded as failed; none of Ray's processes left. The rows name their trial
+    directories, here under a --storage outside OUT, where the report finds the curves."""
+    import reports
+    from bench.suites import report_declarations
+
+    out, storage = tmp_path / "out", tmp_path / "elsewhere"
+    proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "3",
+                  "--out", str(out), "--storage", str(storage), stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and not store.read_rows(out):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    rows = store.read_rows(out)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == f"bench: interrupted: {len(rows)} of 12 finished; rerun with --resume"
+    assert "Traceback" not in err and 1 <= len(rows) < 12 and all(r["status"] == "ok" for r in rows)
+    assert not _left_in_session(proc.pid), "Ray processes outlived the interrupted driver"
+    for r in rows:
+        trial_dir = Path(json.loads(r["extra"])["trial_dir"])
+        assert trial_dir.is_relative_to(storage) and '"epoch"' in (trial_dir / "result.json").read_text()
+    reports.build_report(out, suites=report_declarations())
+    assert list((out / "report" / "plots").glob("curves*.png"))
 
 
 def test_more_cpus_per_trial_than_the_cluster_has_is_refused_before_any_trial(tmp_path, capsys):

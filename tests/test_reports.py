@@ -130,3 +130,27 @@ def test_cost_ratios_use_plain_softmax_only():
     out = add_cost_ratios(df)
     assert out["step_time_ratio"].tolist() == [1.0, 1.0, 1.5, 1.6]
     assert out["peak_mem_ratio"].tolist() == pytest.approx([1.0, 1.0, 1.1, 1.02])
+
+
+def test_curves_come_from_the_trial_directories_the_rows_name(tmp_path):
+    """--storage may put the trial directories outside OUT: each row names its own (``trial_dir``
+    in ``extra``), and the report reads the per-epoch curves there."""
+    import json
+
+    from bench import runner, store, suites
+
+    out, storage = tmp_path / "out", tmp_path / "elsewhere"
+    trials = suites.expand(suites.SUITES["label_noise"], "smoke", methods=["softmax"], seeds=1)
+    for t in trials:
+        d = storage / "label_noise-smoke-x" / f"{t['trial_id']}-softmax"
+        d.mkdir(parents=True)
+        (d / "result.json").write_text("".join(json.dumps({"epoch": e, "test_acc": 0.2 * e}) + "\n" for e in (1, 2)))
+        store.append_row(out, runner.make_row(t, {"status": "ok", "test_acc": 0.4, "trial_dir": str(d)}))
+    md = reports.build_report(out, suites=report_declarations()).read_text(encoding="utf-8")
+    pngs = sorted((out / "report" / "plots").glob("curves*.png"))
+    assert pngs and all(f"(plots/{p.name})" in md for p in pngs)
+    from reports.curves import read_curves, row_dirs
+
+    rows = reports.load_results(out)
+    curves = read_curves(out, rows["trial_id"], row_dirs(rows))
+    assert len(curves) == 2 * len(trials) and set(curves["test_acc"]) == {0.2, 0.4}
