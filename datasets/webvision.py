@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .base import Dataset, DatasetError
 from .folder import RESIZE_ENV, _read_split, parse_resize, read_image_dir, to_normalised
+from .images import existing_dir
 
 NUM_CLASSES = 50
 IMAGE_SIZE = 224
@@ -30,7 +31,7 @@ def load_webvision(root=None, download: bool = False, resize=None, imagenet_root
         raise DatasetError("dataset 'webvision' needs --data-root DIR holding train/ and test/ in ImageFolder "
                            "layout, one folder per ImageNet synset (see datasets/webvision.py)")
     root = Path(root)
-    if not root.is_dir():
+    if not existing_dir(root, "--data-root"):
         raise DatasetError(f"WebVision folder {root} not found")
     if download:
         raise DatasetError("webvision cannot be downloaded by this tool: get WebVision 1.0 from its authors "
@@ -40,7 +41,7 @@ def load_webvision(root=None, download: bool = False, resize=None, imagenet_root
     _, xte, yte = _read_split(root, "test", size, classes=classes)
     extra = {}
     if imagenet_root:
-        if not Path(imagenet_root).is_dir():
+        if not existing_dir(Path(imagenet_root), "--imagenet-root"):
             raise DatasetError(f"ImageNet validation folder {imagenet_root} not found")
         _, xin, yin = read_image_dir(Path(imagenet_root), size, classes=classes)
         x_train, x_test, x_in = to_normalised(xtr, xte, xin)
