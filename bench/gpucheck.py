@@ -27,9 +27,12 @@ from pathlib import Path
 import torch
 
 from methods import get_method_class
+from methods._precision import PRECISIONS
 
 from . import cost, suites
+from .checks import UsageError, check_device_name
 from .harness import resolve_device, train
+from .models import MODELS
 
 # (suite, profile) whose paper settings give each network's methods, batch size and reward sizes
 STEP_SUITES = {"resnet32": "long_tail", "wrn28_10": "label_noise"}
@@ -232,11 +235,6 @@ PARTS = "tabc"
 def check_args(args) -> None:
     """Every name gpu-check is given exists (device, networks, precisions, parts, profile);
     a bad one raises UsageError (one line, exit 2) before anything runs."""
-    from methods._precision import PRECISIONS
-
-    from .checks import UsageError, check_device_name
-    from .models import MODELS
-
     check_device_name(args.device)
     if args.device.startswith("cuda:") and torch.cuda.is_available() \
             and int(args.device[5:]) >= torch.cuda.device_count():
@@ -276,14 +274,15 @@ def main(args) -> int:
     return 0
 
 
+def positive(text: str) -> int:
+    if int(text) < 1:
+        raise ValueError(text)
+    return int(text)
+
+
 def add_parser(sub) -> None:
     """The ``gpu-check`` sub-command's options (defaults: the paper's networks and sizes)."""
     csv = lambda text: [t.strip() for t in text.split(",") if t.strip()]
-
-    def positive(text: str) -> int:
-        if int(text) < 1:
-            raise ValueError(text)
-        return int(text)
 
     g = sub.add_parser("gpu-check", help="per-step table, one paper epoch per method and two trials sharing "
                                          "a GPU, on this machine's GPU (under 10 minutes)")
