@@ -3,8 +3,8 @@ loaders: which files belong to which class, and each file as 8-bit RGB.
 
 - Class folders are the sub-directories of DIR (links to directories count), in sorted order.
   Inside a class folder, links to directories are followed, but each real directory is read
-  once: a link back to a folder already read (``ln -s . loop``) or a second link to the same
-  folder adds nothing. A folder that cannot be listed is an error, never skipped.
+  once: a link back to a folder already read (``ln -s . loop``), to a folder above the class
+  folder (``ln -s .. up``) or a second link to the same folder adds nothing. A folder that cannot be listed is an error, never skipped.
 - Images with 16 bits per channel are scaled to 8 (the high byte; PIL keeps only that of 16-bit
   colour images already), not clipped; images whose pixels have no fixed range (32-bit integer
   or float) are refused by name, as is an image over PIL's decompression-bomb limit.
@@ -57,13 +57,18 @@ def _raise(e: OSError):
     raise DatasetError(f"cannot list {e.filename}: {_why(e)}")
 
 
+def _above(real: str, top: str) -> bool:
+    """Whether directory ``real`` holds ``top`` (a link to it from inside ``top`` is a loop)."""
+    return real != top and (top + os.sep).startswith(real.rstrip(os.sep) + os.sep)
+
+
 def class_files(folder: Path) -> list[str]:
     """The image files under one class folder, in torchvision's ImageFolder order (folders in
     sorted order, files sorted within each), each real directory read once."""
-    seen, found = set(), []
+    top, seen, found = os.path.realpath(folder), set(), []
     for root, dirs, files in os.walk(folder, followlinks=True, onerror=_raise):
         real = os.path.realpath(root)
-        if real in seen:
+        if real in seen or _above(real, top):
             dirs[:] = []   # a loop, or a second way into a folder already read
             continue
         seen.add(real)

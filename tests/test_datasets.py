@@ -215,6 +215,15 @@ def test_folder_reads_each_real_directory_once(tmp_path):
     assert ds.y_train.tolist() == [0] * 5 + [1] * 3
 
 
+def test_folder_link_above_the_class_folder_adds_nothing(tmp_path):
+    """``ln -s .. up`` in a class folder leads back to it through train/ (a loop), and would give
+    the other classes' images this class's label."""
+    write_folder(tmp_path)
+    os.symlink("..", tmp_path / "train" / "cat" / "up")
+    ds = datasets.load_dataset("folder", tmp_path)
+    assert ds.y_train.tolist() == [0, 0, 0, 1, 1, 1]
+
+
 def test_folder_scales_16_bit_images_to_8_bits(tmp_path):
     """A 16-bit greyscale PNG (PIL mode I;16) is scaled (value >> 8), not clipped to white."""
     from PIL import Image
