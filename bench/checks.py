@@ -21,8 +21,7 @@ def check_device(args) -> None:
     import torch
 
     dev = args.device
-    if dev not in ("auto", "cpu") and not (dev == "cuda" or dev.startswith("cuda:") and dev[5:].isdigit()):
-        raise UsageError(f"unknown device {dev!r}; use auto, cpu, cuda or cuda:N")
+    check_device_name(dev)
     if args.address:
         check_address(args.address)
         return
@@ -34,6 +33,11 @@ def check_device(args) -> None:
         args.gpus_per_trial = 1.0   # Ray hides GPUs from trials not given one: say so, one per trial
         print("bench: a GPU is present; running one trial per GPU (--gpus-per-trial 1; "
               "--device cpu to stay on CPUs, or a fraction to share one)", file=sys.stderr)
+
+
+def check_device_name(dev: str) -> None:
+    if dev not in ("auto", "cpu") and not (dev == "cuda" or dev.startswith("cuda:") and dev[5:].isdigit()):
+        raise UsageError(f"unknown device {dev!r}; use auto, cpu, cuda or cuda:N")
 
 
 def check_address(address: str, timeout: float = 5.0) -> None:

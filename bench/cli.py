@@ -224,12 +224,22 @@ def _lock_store(out) -> "filelock.FileLock":
     return lock
 
 
+def _json_safe(value):
+    """``value`` with each non-finite float as the string "Infinity", "-Infinity" or "NaN", so that
+    --dry-run prints standard JSON (trial ids are computed from the configs as they are)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return [_json_safe(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def cmd_run(args) -> int:
     store.exists_as(args.out, "directory")   # --out: a directory or none yet (not a file, a loop, a long name)
     trials = _validate_run(args)      # every check of the input before the store directory is touched
     if args.dry_run:
         for t in trials:
-            print(json.dumps(t, sort_keys=True))
+            print(json.dumps(_json_safe(t), sort_keys=True, allow_nan=False))
         print(f"{args.suite} ({args.profile}): {len(trials)} trial(s); nothing run", file=sys.stderr)
         return 0
     lock = _lock_store(args.out)

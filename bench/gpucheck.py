@@ -27,9 +27,12 @@ from pathlib import Path
 import torch
 
 from methods import get_method_class
+from methods._precision import PRECISIONS
 
 from . import cost, suites
+from .checks import UsageError, check_device_name
 from .harness import resolve_device, train
+from .models import MODELS
 
 # (suite, profile) whose paper settings give each network's methods, batch size and reward sizes
 STEP_SUITES = {"resnet32": "long_tail", "wrn28_10": "label_noise"}
@@ -226,9 +229,31 @@ def run(device: str = "auto", models=("resnet32", "wrn28_10"), precisions=("fp32
         out(f"({time.perf_counter() - t0:.0f} s)")
 
 
+PARTS = "tabc"
+
+
+def check_args(args) -> None:
+    """Every name gpu-check is given exists (device, networks, precisions, parts, profile);
+    a bad one raises UsageError (one line, exit 2) before anything runs."""
+    check_device_name(args.device)
+    if args.device.startswith("cuda:") and torch.cuda.is_available() \
+            and int(args.device[5:]) >= torch.cuda.device_count():
+        raise UsageError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    for option, values, known in (("--models", args.models, MODELS),
+                                  ("--epoch-model", [args.epoch_model] if args.epoch_model else [None], MODELS),
+                                  ("--precision", args.precision, PRECISIONS),
+                                  ("--parts", list(args.parts), PARTS),
+                                  ("--share-profile", [args.share_profile], suites.PROFILES)):
+        bad = [v for v in values if v is not None and v not in known]
+        if bad or not values:
+            raise UsageError(f"{option}: unknown {', '.join(map(repr, bad)) or '(empty)'}; choose from "
+                             f"{', '.join(known)}")
+
+
 def main(args) -> int:
     """The CLI's ``gpu-check``; returns the exit status."""
-    if args.device in ("auto", "cuda") and not torch.cuda.is_available():
+    check_args(args)
+    if args.device != "cpu" and not torch.cuda.is_available():
         print("bench gpu-check: no CUDA GPU on this machine (--device cpu runs it on the CPU, for its format)",
               file=sys.stderr)
         return 2
@@ -249,23 +274,30 @@ def main(args) -> int:
     return 0
 
 
+def positive(text: str) -> int:
+    if int(text) < 1:
+        raise ValueError(text)
+    return int(text)
+
+
 def add_parser(sub) -> None:
     """The ``gpu-check`` sub-command's options (defaults: the paper's networks and sizes)."""
     csv = lambda text: [t.strip() for t in text.split(",") if t.strip()]
+
     g = sub.add_parser("gpu-check", help="per-step table, one paper epoch per method and two trials sharing "
                                          "a GPU, on this machine's GPU (under 10 minutes)")
     g.add_argument("--device", default="auto", help="auto | cuda | cuda:N | cpu (forced: small settings, format)")
     g.add_argument("--models", type=csv, default=["resnet32", "wrn28_10"], help="networks of part (a)")
     g.add_argument("--precision", type=csv, default=["fp32", "bf16"], help="precisions of part (a)")
-    g.add_argument("--steps", type=int, default=5, help="timed steps per round in part (a)")
-    g.add_argument("--repeats", type=int, default=3, help="interleaved rounds in part (a)")
-    g.add_argument("--batch-size", type=int, help="part (a)'s batch (default: the suite's)")
+    g.add_argument("--steps", type=positive, default=5, help="timed steps per round in part (a)")
+    g.add_argument("--repeats", type=positive, default=3, help="interleaved rounds in part (a)")
+    g.add_argument("--batch-size", type=positive, help="part (a)'s batch (default: the suite's)")
     g.add_argument("--input-shape", type=lambda t: tuple(int(v) for v in t.split("x")),
                    help="part (a)'s input shape, e.g. 1x40 (default: CIFAR's)")
     g.add_argument("--epoch-model", help="part (b)'s network (default: the profile's, WRN-28-10)")
-    g.add_argument("--train-size", type=int, default=50000, help="part (b)'s synthetic training samples")
-    g.add_argument("--test-size", type=int, default=10000)
-    g.add_argument("--epochs", type=int, default=1, help="part (b)'s epochs per method (the last is shown)")
+    g.add_argument("--train-size", type=positive, default=50000, help="part (b)'s synthetic training samples")
+    g.add_argument("--test-size", type=positive, default=10000)
+    g.add_argument("--epochs", type=positive, default=1, help="part (b)'s epochs per method (the last is shown)")
     g.add_argument("--share-profile", default="quick", help="part (c)'s profile (two FSR trials)")
-    g.add_argument("--parts", default="tabc", help="which of t (exactness), a, b, c to run")
+    g.add_argument("--parts", default=PARTS, help="which of t (exactness), a, b, c to run (letters, e.g. ab)")
     g.add_argument("--save", help="also write the output to this file")

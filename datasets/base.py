@@ -32,8 +32,13 @@ def _listing(path: Path) -> list[tuple[str, int, int]]:
     """(name relative to ``path``, size, mtime in ns) of each file under ``path``, sorted by name."""
     if not path.is_dir():
         return [_stat(path, "")] if path.is_file() else []
-    out = []
-    for folder, _, names in os.walk(path, followlinks=True):   # as torchvision's ImageFolder walks
+    out, seen = [], set()
+    for folder, dirs, names in os.walk(path, followlinks=True):   # links followed, as the loaders do,
+        real = os.path.realpath(folder)
+        if real in seen:                                           # but each real directory once
+            dirs[:] = []                                           # (a link loop ends here)
+            continue
+        seen.add(real)
         rel = os.path.relpath(folder, path)
         out += [_stat(Path(folder, n), os.path.normpath(os.path.join(rel, n))) for n in names]
     return sorted(out)

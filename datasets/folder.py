@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .base import Dataset, DatasetError, files
+from .images import IMG_EXTENSIONS, bomb_checks, class_files, class_folders, existing_dir, read_image
 
 RESIZE_ENV = "REWEIGHT_BENCH_RESIZE"
 MIN_CROP_SIZE = 16  # smaller images get no crop/flip augmentation
@@ -51,47 +52,35 @@ def size_text(size: tuple[int, int] | None) -> str | None:
 
 def _read_split(root: Path, split: str, size: tuple[int, int] | None, classes=None):
     path = root / split
-    if not path.is_dir():
+    if not existing_dir(path, "image folder"):
         raise DatasetError(f"image folder {root} has no {split}/ directory: --data-root DIR must hold "
                            f"train/ and test/, each with one sub-folder of images per class")
     return read_image_dir(path, size, classes)
 
 
+def _choose(path: Path, names: list[str], classes) -> list[str]:
+    if classes is None:
+        return names
+    keep = names[:classes] if isinstance(classes, int) else list(classes)
+    missing = [c for c in keep if c not in names]
+    if missing or (isinstance(classes, int) and len(names) < classes):
+        raise DatasetError(f"image folder {path} lacks class folder(s) "
+                           f"{', '.join(missing) or f'(has {len(names)}, needs {classes})'}")
+    return keep
+
+
 def read_image_dir(path: Path, size: tuple[int, int] | None, classes=None):
-    """(class names, uint8 images (N, H, W, 3), labels) of an ImageFolder directory. ``classes``:
-    an int k keeps the first k class folders in sorted order; a list of names keeps those, in
-    that order (each must exist)."""
-    from PIL import Image, UnidentifiedImageError
-    from torchvision.datasets import ImageFolder
-
-    try:
-        folder = ImageFolder(str(path))
-    except (FileNotFoundError, RuntimeError) as e:
-        raise DatasetError(f"bad image folder {path}: {' '.join(str(e).split())}") from None
-    names, samples = folder.classes, folder.samples
-    if classes is not None:
-        keep = names[:classes] if isinstance(classes, int) else list(classes)
-        missing = [c for c in keep if c not in folder.class_to_idx]
-        if missing or (isinstance(classes, int) and len(names) < classes):
-            raise DatasetError(f"image folder {path} lacks class folder(s) "
-                               f"{', '.join(missing) or f'(has {len(names)}, needs {classes})'}")
-        new = {folder.class_to_idx[c]: i for i, c in enumerate(keep)}
-        names, samples = keep, [(f, new[t]) for f, t in samples if t in new]
-    if not samples:
-        raise DatasetError(f"image folder {path} holds no image of the classes asked for")
-
-    def read(sample):
-        file, _ = sample
-        try:
-            img = folder.loader(file)  # PIL image, converted to RGB
-            if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise DatasetError(f"cannot read image {file}: {' '.join(str(e).split())}") from None
-
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(read, samples))
+    """(class names, uint8 images (N, H, W, 3), labels) of an ImageFolder directory (read as
+    datasets.images says: links, 16-bit images). ``classes``: an int k keeps the first k class
+    folders in sorted order; a list of names keeps those, in that order (each must exist)."""
+    names = _choose(path, class_folders(path), classes)
+    samples = [(f, i) for i, c in enumerate(names) for f in class_files(path / c)]
+    empty = sorted(set(names) - {names[i] for _, i in samples})
+    if empty:
+        raise DatasetError(f"bad image folder {path}: no image ({', '.join(IMG_EXTENSIONS)}) in class "
+                           f"folder(s) {', '.join(empty)}")
+    with bomb_checks(), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        arrays = list(pool.map(lambda s: read_image(s[0], size), samples))
     first = arrays[0].shape
     for (file, _), a in zip(samples, arrays):
         if a.shape != first:
@@ -117,7 +106,7 @@ def load_folder(root=None, download: bool = False, resize=None) -> Dataset:
         raise DatasetError("dataset 'folder' needs --data-root DIR holding train/ and test/ in "
                            "ImageFolder layout (DIR/train/CLASS/IMAGE, DIR/test/CLASS/IMAGE)")
     root = Path(root)
-    if not root.is_dir():
+    if not existing_dir(root, "--data-root"):
         raise DatasetError(f"image folder {root} not found (--data-root DIR must hold train/ and test/)")
     size = image_size(resize)
     classes, xtr, ytr = _read_split(root, "train", size)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .base import Dataset, DatasetError, files
 from .folder import _read_split, image_size, read_image_dir, size_text, to_normalised
+from .images import existing_dir
 
 NUM_CLASSES = 50
 IMAGE_SIZE = 224
@@ -29,7 +30,7 @@ def load_webvision(root=None, download: bool = False, resize=None, imagenet_root
         raise DatasetError("dataset 'webvision' needs --data-root DIR holding train/ and test/ in ImageFolder "
                            "layout, one folder per ImageNet synset (see datasets/webvision.py)")
     root = Path(root)
-    if not root.is_dir():
+    if not existing_dir(root, "--data-root"):
         raise DatasetError(f"WebVision folder {root} not found")
     if download:
         raise DatasetError("webvision cannot be downloaded by this tool: get WebVision 1.0 from its authors "
@@ -39,7 +40,7 @@ def load_webvision(root=None, download: bool = False, resize=None, imagenet_root
     _, xte, yte = _read_split(root, "test", size, classes=classes)
     extra = {}
     if imagenet_root:
-        if not Path(imagenet_root).is_dir():
+        if not existing_dir(Path(imagenet_root), "--imagenet-root"):
             raise DatasetError(f"ImageNet validation folder {imagenet_root} not found")
         _, xin, yin = read_image_dir(Path(imagenet_root), size, classes=classes)
         x_train, x_test, x_in = to_normalised(xtr, xte, xin)

@@ -192,3 +192,49 @@ def test_two_sweeps_in_the_same_second_get_experiments_of_their_own(tmp_path, mo
         main(["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1",
               "--out", str(tmp_path / out), "--storage", str(tmp_path / "ray")])
     assert len(names) == 2 and names[0] != names[1]
+
+
+@pytest.mark.parametrize("dataset", ["folder", "webvision"])
+def test_a_data_root_name_over_255_characters_is_one_line_exit_2(tmp_path, capsys, dataset):
+    root = tmp_path / ("x" * 300)   # the file system refuses to look it up (ENAMETOOLONG)
+    assert main(["run", "--suite", "label_noise", "--profile", "smoke", "--dataset", dataset,
+                 "--data-root", str(root), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"bench: error: --data-root {root}: ") and "too long" in err
+    assert not (tmp_path / "out").exists()
+
+
+def _strict_json(line: str):
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_dry_run_prints_every_suite_and_profile_as_standard_json(capsys):
+    for name in suites.SUITES:
+        for profile in suites.PROFILES:
+            assert main(["run", "--suite", name, "--profile", profile, "--dry-run"]) == 0
+            lines = capsys.readouterr().out.splitlines()
+            assert lines and all(_strict_json(line)["suite"] == name for line in lines), (name, profile)
+
+
+def test_dry_run_writes_a_non_finite_value_as_a_json_string(monkeypatch, capsys):
+    """NaN / Infinity (a --set value) are not JSON: printed as strings; the trial ids stay those of
+    the configs as they are."""
+    from bench import cli
+
+    expand, made = suites.expand, []
+
+    def with_odd_values(*args, **kwargs):
+        trials = expand(*args, **kwargs)
+        for t in trials:
+            t["optim"] = {**t["optim"], "lr": float("inf")}
+            t["hparams"] = {**t["hparams"], "q": [float("nan"), -float("inf")]}
+        made.extend(trials)
+        return trials
+
+    monkeypatch.setattr(cli.suites, "expand", with_odd_values)
+    assert main(["run", "--suite", "label_noise", "--profile", "smoke", "--seeds", "1", "--dry-run"]) == 0
+    printed = [_strict_json(line) for line in capsys.readouterr().out.splitlines()]
+    assert [t["trial_id"] for t in printed] == [t["trial_id"] for t in made] and printed
+    assert all(t["optim"]["lr"] == "Infinity" and t["hparams"]["q"] == ["NaN", "-Infinity"] for t in printed)

@@ -328,6 +328,73 @@ def test_a_ray_sweep_on_a_folder_after_one_on_another_runs_and_keeps_both(tmp_pa
                                                                              str(tmp_path / "b")]
 
 
+def test_folder_reads_each_real_directory_once(tmp_path):
+    """A link back into the class folder (a loop) adds nothing; a linked folder elsewhere is read,
+    once, however many links lead to it."""
+    from PIL import Image
+
+    write_folder(tmp_path / "d")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((20, 20, 3), 7, np.uint8)).save(extra / f"x{i}.png")
+    cat = tmp_path / "d" / "train" / "cat"
+    os.symlink(".", cat / "loop")
+    os.symlink(extra, cat / "more")
+    os.symlink(extra, cat / "more_again")
+    ds = datasets.load_dataset("folder", tmp_path / "d")
+    assert ds.y_train.tolist() == [0] * 5 + [1] * 3
+
+
+def test_folder_link_above_the_class_folder_adds_nothing(tmp_path):
+    """``ln -s .. up`` in a class folder leads back to it through train/ (a loop), and would give
+    the other classes' images this class's label."""
+    write_folder(tmp_path)
+    os.symlink("..", tmp_path / "train" / "cat" / "up")
+    ds = datasets.load_dataset("folder", tmp_path)
+    assert ds.y_train.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_folder_scales_16_bit_images_to_8_bits(tmp_path):
+    """A 16-bit greyscale PNG (PIL mode I;16) is scaled (value >> 8), not clipped to white."""
+    from PIL import Image
+
+    from datasets.folder import read_image_dir
+
+    grey8 = np.tile(np.arange(256, dtype=np.uint16), (4, 1))          # every 8-bit level
+    (tmp_path / "a").mkdir()
+    Image.fromarray(grey8 * 257).save(tmp_path / "a" / "ramp.png")     # 0 .. 65535
+    Image.fromarray(np.full((4, 256), 32768, np.uint16)).save(tmp_path / "a" / "mid.png")
+    _, x, _ = read_image_dir(tmp_path, None)
+    assert x.dtype == np.uint8 and x.shape == (2, 4, 256, 3)
+    assert (x[0] == 128).all()                                          # mid-grey stays mid-grey
+    assert (x[1] == grey8[..., None]).all()
+
+
+def test_folder_refuses_images_without_a_fixed_range_by_name(tmp_path):
+    from PIL import Image
+
+    write_folder(tmp_path)
+    odd = tmp_path / "train" / "cat" / "odd.tif"
+    Image.fromarray(np.full((20, 20), 40000, np.int32)).save(odd)      # PIL mode I: 32-bit integers
+    with pytest.raises(datasets.DatasetError, match=f"cannot read image {odd}: .*no fixed range"):
+        datasets.load_dataset("folder", tmp_path)
+
+
+@pytest.mark.parametrize("limit", [100, 300])   # 20 x 20 pixels: over twice the limit (PIL raises), over it (warns)
+def test_folder_image_over_the_decompression_bomb_limit_is_one_line_exit_2(tmp_path, monkeypatch, capsys, limit):
+    from PIL import Image
+
+    from bench.cli import main
+
+    write_folder(tmp_path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    assert main(["data", "--dataset", "folder", "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("bench: error: cannot read image ")
+    assert str(tmp_path / "train" / "cat" / "0.png") in err and "decompression-bomb" in err
+
+
 # --- describe ----------------------------------------------------------------------------------
 
 def test_describe_mnist1d_mixed():

@@ -3,6 +3,7 @@ fp32 on a small network, a trial runs end to end in each precision, fp16's loss 
 survives an overflow, and the profile / flag plumbing gives fp32 trials their old ids."""
 import functools
 import json
+import time
 
 import pytest
 import torch
@@ -124,6 +125,22 @@ def test_gpu_check_without_a_gpu_is_one_line_exit_2(capsys):
     assert main(["gpu-check"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no CUDA GPU" in err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--models", "bogus"], "--models: unknown 'bogus'"),
+    (["--parts", "q"], "--parts: unknown 'q'"),
+    (["--device", "cpu", "--parts", "q"], "--parts: unknown 'q'"),          # ran nothing and exited 0
+    (["--device", "cpu", "--models", "small_cnn,bogus", "--parts", "a"], "--models: unknown 'bogus'"),
+])
+def test_gpu_check_refuses_unknown_names_in_one_line(capsys, argv, needle):
+    t0 = time.time()
+    assert main(["gpu-check", *argv]) == 2
+    assert time.time() - t0 < 15
+    out = capsys.readouterr()
+    assert out.err.count("\n") == 1 and out.err.startswith("bench: error: ") and needle in out.err
+    assert out.out == ""
 
 
 @pytest.mark.ray

@@ -63,6 +63,25 @@ def test_missing_classes_and_folders_are_one_line_errors(webvision_root, tmp_pat
         datasets.load_dataset("webvision")
 
 
+def test_a_link_loop_in_a_class_folder_adds_nothing(tmp_path):
+    """The image-folder rules (datasets/images.py) hold here too: each real directory read once."""
+    import os
+
+    write_folder(tmp_path / "train", range(2), 2)
+    write_folder(tmp_path / "test", range(2), 1)
+    os.symlink(".", tmp_path / "train" / synset(0) / "loop")
+    ds = datasets.load_dataset("webvision", tmp_path, resize=8, num_classes=2)
+    assert ds.y_train.tolist() == [0, 0, 1, 1]
+
+
+def test_an_imagenet_root_the_system_cannot_look_up_is_one_line(tmp_path):
+    write_folder(tmp_path / "train", range(2), 1)
+    write_folder(tmp_path / "test", range(2), 1)
+    too_long = tmp_path / ("n" * 300)
+    with pytest.raises(datasets.DatasetError, match=f"^--imagenet-root {too_long}: File name too long$"):
+        datasets.load_dataset("webvision", tmp_path, resize=8, num_classes=2, imagenet_root=too_long)
+
+
 def test_resnet50_splits_features_and_fc():
     m = build_model("resnet50", (3, 32, 32), 50)
     x = torch.randn(2, 3, 32, 32)
