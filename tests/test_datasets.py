@@ -227,6 +227,16 @@ def test_the_identity_of_data_on_disk_is_its_root_files_and_size(tmp_path, monke
     assert imagenet["imagenet_root"] == str(tmp_path / "a" / "test") and imagenet["files"] == 12 + 5
 
 
+def test_the_identity_of_a_folder_with_a_link_loop_counts_each_file_once(tmp_path):
+    """A link loop in a class folder (read once by the loader) ends the fingerprint's walk too,
+    instead of listing the folder's files once per level the system lets a path grow."""
+    write_folder(tmp_path / "a")
+    plain = datasets.identity("folder", tmp_path / "a")
+    os.symlink(".", tmp_path / "a" / "train" / "dog" / "loop")
+    looped = datasets.identity("folder", tmp_path / "a")
+    assert looped["files"] == plain["files"] == 12
+
+
 def test_the_identity_of_cifar_is_its_batch_files_and_the_human_labels_it_reads(tmp_path, monkeypatch):
     write_cifar10(tmp_path)
     clean = datasets.identity("cifar10", tmp_path)
