@@ -191,7 +191,7 @@ class Trial:
             model = self.model = model.to(memory_format=self.layout)
             data.x_train = data.x_train.contiguous(memory_format=self.layout)
             data.x_test = data.x_test.contiguous(memory_format=self.layout)
-        self.counts = data.class_counts()
+        self.counts = data.class_counts()   # observed labels: what a method may know (CB's class sizes)
         self.ctx = Context(num_classes=ds.num_classes, class_counts=self.counts, num_train=self.n, epochs=self.epochs,
                            steps_per_epoch=self.steps_per_epoch, batch_size=self.bs, optim=dict(cfg["optim"]),
                            train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
@@ -285,7 +285,7 @@ class Trial:
             **{m.name: last.get(m.name, math.nan) for m in METRICS if m.source == "epoch"},
             **summarize_steps(times), peak_mem_mb=peak_memory_mb(device), device=device_name(device),
             **self.wstats.summary(),
-            **(shot_accuracy(self.pred, data.y_test, self.counts) if imbalanced else {}),
+            **(shot_accuracy(self.pred, data.y_test, data.true_class_counts()) if imbalanced else {}),
             **extra_acc, wall_s=time.perf_counter() - self.wall0, resumed_from_epoch=self.start,
             precision=self.prec, channels_last=self.layout is not None,
         )

@@ -108,7 +108,13 @@ class Prepared:
         return float(1.0 - self.clean_mask.float().mean()) if len(self.y_train) else 0.0
 
     def class_counts(self) -> torch.Tensor:
+        """Training samples per class by the observed labels (what a method may know)."""
         return torch.bincount(self.y_train, minlength=self.num_classes)
+
+    def true_class_counts(self) -> torch.Tensor:
+        """Training samples per class by the true labels: the class sizes of the long tail
+        (the many / medium / few-shot groups), which label noise does not change."""
+        return torch.bincount(self.y_true, minlength=self.num_classes)
 
     def to(self, device) -> "Prepared":
         for name, value in vars(self).items():
