@@ -42,7 +42,8 @@ DEFAULTS = dict(
     dataset=datasets.DEFAULT, data_root=None, download=False, corruption="clean", method="softmax",
     hparams={}, seed=0, model="small_cnn", epochs=10, batch_size=100, eval_batch_size=1000,
     optim=dict(SGD),
-    schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, train_limit=None,
+    schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, reward_pool_per_class=None,
+    train_limit=None,
     ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
     checkpoint_dir=None, checkpoint_every=0, precision="fp32", channels_last="auto",
 )
@@ -177,7 +178,8 @@ class Trial:
         ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"], **(cfg["dataset_options"] or {}))
         reward_per_class = (int(cfg["reward_total"]) // ds.num_classes if cfg["reward_total"]
                             else int(cfg["reward_per_class"]))   # reward_total: a size in all (MW-Net's num_meta)
-        data = self.data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"]).to(device)
+        data = self.data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"],
+                                            cfg["reward_pool_per_class"]).to(device)
         if trial_dir:
             save_labels(Path(trial_dir) / "labels.npz", data)
         augment_fn = datasets.augment.AUGMENTATIONS[data.augment]
