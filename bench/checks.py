@@ -105,6 +105,10 @@ def check_together(t: dict, cls, where: str) -> None:
     if cls.needs_reward and not (t.get("reward_total") or t.get("reward_per_class")):
         raise UsageError(f"{t['method']} needs a clean reward set: reward_per_class={show(t.get('reward_per_class'))} "
                          f"gives none (set it >= 1, or reward_total){where}")
+    pool = t.get("reward_pool_per_class")
+    if pool is not None and not t.get("reward_total") and (t.get("reward_per_class") or 0) > pool:
+        raise UsageError(f"reward_per_class={show(t.get('reward_per_class'))} does not fit in "
+                         f"reward_pool_per_class={show(pool)} (the reward set is drawn from that pool){where}")
 
 
 def check_layout(trials: list[dict], name: str, shape) -> None:
@@ -138,10 +142,11 @@ def check_data_fits(trials: list[dict], ds) -> None:
 
     check_layout(trials, ds.name, ds.input_shape)
     # each trial's own reward set (a suite's rows may differ: the long tail's L2R / MWN hold one out)
-    for spec, reward, limit in sorted({(t["corruption"], t.get("reward_per_class") or 0, t.get("train_limit"))
-                                       for t in trials}, key=str):
+    for spec, reward, limit, pool in sorted({(t["corruption"], t.get("reward_per_class") or 0, t.get("train_limit"),
+                                              t.get("reward_pool_per_class")) for t in trials}, key=str):
         long_tail = datasets.Spec(tuple(p for p in datasets.parse(spec).parts if p.kind == "lt"))   # noise keeps classes
-        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, long_tail, 0, reward, limit, ds.asym_target)
+        plan = datasets.plan(ds.y_train.numpy(), ds.num_classes, long_tail, 0, reward, limit, ds.asym_target,
+                             reward_pool_per_class=pool)
         empty = [c for c in range(ds.num_classes) if not (plan.corrupted.true == c).any()]
         if empty:
             raise UsageError(f"{spec} on {ds.name} leaves class(es) {', '.join(map(str, empty[:5]))} without a "

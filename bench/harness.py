@@ -42,7 +42,8 @@ DEFAULTS = dict(
     dataset=datasets.DEFAULT, data_root=None, download=False, corruption="clean", method="softmax",
     hparams={}, seed=0, model="small_cnn", epochs=10, batch_size=100, eval_batch_size=1000,
     optim=dict(SGD),
-    schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, train_limit=None,
+    schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, reward_pool_per_class=None,
+    train_limit=None,
     ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
     checkpoint_dir=None, checkpoint_every=0, precision="fp32", channels_last="auto",
 )
@@ -177,7 +178,8 @@ class Trial:
         ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"], **(cfg["dataset_options"] or {}))
         reward_per_class = (int(cfg["reward_total"]) // ds.num_classes if cfg["reward_total"]
                             else int(cfg["reward_per_class"]))   # reward_total: a size in all (MW-Net's num_meta)
-        data = self.data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"]).to(device)
+        data = self.data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"],
+                                            cfg["reward_pool_per_class"]).to(device)
         if trial_dir:
             save_labels(Path(trial_dir) / "labels.npz", data)
         augment_fn = datasets.augment.AUGMENTATIONS[data.augment]
@@ -191,7 +193,7 @@ class Trial:
             model = self.model = model.to(memory_format=self.layout)
             data.x_train = data.x_train.contiguous(memory_format=self.layout)
             data.x_test = data.x_test.contiguous(memory_format=self.layout)
-        self.counts = data.class_counts()
+        self.counts = data.class_counts()   # observed labels: what a method may know (CB's class sizes)
         self.ctx = Context(num_classes=ds.num_classes, class_counts=self.counts, num_train=self.n, epochs=self.epochs,
                            steps_per_epoch=self.steps_per_epoch, batch_size=self.bs, optim=dict(cfg["optim"]),
                            train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
@@ -285,7 +287,7 @@ class Trial:
             **{m.name: last.get(m.name, math.nan) for m in METRICS if m.source == "epoch"},
             **summarize_steps(times), peak_mem_mb=peak_memory_mb(device), device=device_name(device),
             **self.wstats.summary(),
-            **(shot_accuracy(self.pred, data.y_test, self.counts) if imbalanced else {}),
+            **(shot_accuracy(self.pred, data.y_test, data.true_class_counts()) if imbalanced else {}),
             **extra_acc, wall_s=time.perf_counter() - self.wall0, resumed_from_epoch=self.start,
             precision=self.prec, channels_last=self.layout is not None,
         )

@@ -59,7 +59,9 @@ class WeightStats:
 
 
 def shot_accuracy(pred: torch.Tensor, y: torch.Tensor, train_counts: torch.Tensor) -> dict:
-    """Many (> 100 training samples), medium (20-100) and few (< 20) shot test accuracy."""
+    """Many (> 100 training samples), medium (20-100) and few (< 20) shot test accuracy.
+    ``train_counts``: the training classes' TRUE sizes (the harness passes the clean labels'
+    counts; under label noise the observed counts make every class look many-shot)."""
     correct = (pred == y).float()
     n = train_counts.to(y.device)[y]
     out = {}

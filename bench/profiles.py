@@ -78,6 +78,7 @@ SETTINGS = {
     "train_limit": Int(1) | NULL,
     "reward_per_class": Int(0),
     "reward_total": Int(1) | NULL,
+    "reward_pool_per_class": Int(0) | NULL,   # held out of training per class; the reward set is drawn from it
     "ema_decay": Real(0, 1, hi_open=True) | NULL,
     "optim.lr": Real(0, lo_open=True),
     "optim.momentum": Real(0, 1, hi_open=True),

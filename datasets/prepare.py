@@ -31,23 +31,33 @@ def stratified_subset(labels, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.argsort(key, kind="stable")[:limit])
 
 
-def reward_split(labels, num_classes: int, per_class: int, seed: int):
+def reward_split(labels, num_classes: int, per_class: int, seed: int, pool_per_class: int | None = None):
     """Class-balanced clean reward indices (``per_class`` of each class, by true label) and the
     remaining indices, both sorted. Taken before any corruption, so every method given the same
-    ``per_class`` trains on the same remaining samples whether or not it uses the reward set."""
+    ``per_class`` trains on the same remaining samples whether or not it uses the reward set.
+
+    ``pool_per_class`` (>= ``per_class``; default ``per_class``): that many samples of each class
+    leave training, and the reward set is the first ``per_class`` of them in the same seeded
+    order, so the remaining (training) indices do not depend on ``per_class`` (paper Figure 7:
+    a fixed 45k training set, the reward sets split from the other 5k)."""
     labels = np.asarray(labels)
-    if per_class <= 0:
+    held = per_class if pool_per_class is None else int(pool_per_class)
+    if held < per_class:
+        raise DatasetError(f"a reward pool of {held} per class cannot hold {per_class} reward samples per class")
+    if held <= 0:
         return np.zeros(0, dtype=np.int64), np.arange(len(labels))
     rng = np.random.default_rng([int(seed), 0xC1EA])
-    reward = []
+    reward, pool = [], []
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
-        if len(idx) <= per_class:
-            raise DatasetError(f"class {c} has {len(idx)} training samples, too few for "
-                               f"{per_class} reward samples per class")
-        reward.append(rng.permutation(idx)[:per_class])
+        if len(idx) <= held:
+            what = f"{held} reward samples" if pool_per_class is None else f"a reward pool of {held}"
+            raise DatasetError(f"class {c} has {len(idx)} training samples, too few for {what} per class")
+        order = rng.permutation(idx)
+        reward.append(order[:per_class])
+        pool.append(order[:held])
     reward = np.sort(np.concatenate(reward)).astype(np.int64)
-    rest = np.setdiff1d(np.arange(len(labels)), reward)
+    rest = np.setdiff1d(np.arange(len(labels)), np.concatenate(pool))
     return reward, rest
 
 
@@ -63,8 +73,10 @@ class Plan:
 
 
 def plan(labels, num_classes: int, corruption, seed: int, reward_per_class: int = 0,
-         train_limit: int | None = None, asym_target=None, features=None, human=None) -> Plan:
-    """Stratified ``train_limit`` subset (if any), then the clean balanced reward split, then the
+         train_limit: int | None = None, asym_target=None, features=None, human=None,
+         reward_pool_per_class: int | None = None) -> Plan:
+    """Stratified ``train_limit`` subset (if any), then the clean balanced reward split (out of
+    a held-out pool of ``reward_pool_per_class`` per class, if given: ``reward_split``), then the
     corruption on what remains. Pure and seeded. ``features`` and ``human``: the inputs and a
     human label set aligned with ``labels`` (only idn and human noise read them)."""
     spec = parse(corruption)
@@ -72,7 +84,7 @@ def plan(labels, num_classes: int, corruption, seed: int, reward_per_class: int 
     pool = np.arange(len(labels))
     if train_limit and train_limit < len(pool):
         pool = stratified_subset(labels, int(train_limit), seed)
-    reward, rest = reward_split(labels[pool], num_classes, reward_per_class, seed)
+    reward, rest = reward_split(labels[pool], num_classes, reward_per_class, seed, reward_pool_per_class)
     reward, rest = pool[reward], pool[rest]
     c = corrupt(labels[rest], num_classes, spec, seed, asym_target,
                 None if features is None or spec.get("idn") is None else np.asarray(features)[rest],
@@ -108,7 +120,13 @@ class Prepared:
         return float(1.0 - self.clean_mask.float().mean()) if len(self.y_train) else 0.0
 
     def class_counts(self) -> torch.Tensor:
+        """Training samples per class by the observed labels (what a method may know)."""
         return torch.bincount(self.y_train, minlength=self.num_classes)
+
+    def true_class_counts(self) -> torch.Tensor:
+        """Training samples per class by the true labels: the class sizes of the long tail
+        (the many / medium / few-shot groups), which label noise does not change."""
+        return torch.bincount(self.y_true, minlength=self.num_classes)
 
     def to(self, device) -> "Prepared":
         for name, value in vars(self).items():
@@ -118,7 +136,7 @@ class Prepared:
         return self
 
 
-def _plan(ds: Dataset, spec: Spec, seed: int, reward_per_class: int, train_limit) -> Plan:
+def _plan(ds: Dataset, spec: Spec, seed: int, reward_per_class: int, train_limit, reward_pool_per_class=None) -> Plan:
     """``plan`` on a loaded data set, with the inputs and the human labels where the spec needs them."""
     human = None
     if spec.noise_type == "human":
@@ -127,17 +145,18 @@ def _plan(ds: Dataset, spec: Spec, seed: int, reward_per_class: int, train_limit
             raise DatasetError(f"human:{name}: {ds.name} has no human label sets (CIFAR-N: cifar10, cifar100)")
         human = ds.human_labels(name)
     return plan(ds.y_train.numpy(), ds.num_classes, spec, seed, reward_per_class, train_limit,
-                ds.asym_target, ds.x_train if spec.get("idn") is not None else None, human)
+                ds.asym_target, ds.x_train if spec.get("idn") is not None else None, human, reward_pool_per_class)
 
 
 def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
-            train_limit: int | None = None) -> Prepared:
-    """Reward split (clean, balanced) first, then the corruption on the rest; the test split is
-    passed through untouched.
+            train_limit: int | None = None, reward_pool_per_class: int | None = None) -> Prepared:
+    """Reward split (clean, balanced; from a held-out pool of ``reward_pool_per_class`` per
+    class, if given) first, then the corruption on the rest; the test split is passed through
+    untouched.
 
     ``train_limit`` keeps a seeded, stratified subset of the training split before anything
     else (for fast smoke runs)."""
-    p = _plan(ds, parse(corruption), seed, reward_per_class, train_limit)
+    p = _plan(ds, parse(corruption), seed, reward_per_class, train_limit, reward_pool_per_class)
     t = lambda a: torch.as_tensor(a, dtype=torch.int64)
     train, reward = t(p.train), t(p.reward)
     return Prepared(

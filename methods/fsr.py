@@ -47,6 +47,8 @@ exact but a second forward of the training batch (paper Figure 4 right).
 """
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -118,6 +120,15 @@ class FSR(Method):
     relative_cost = 2.2
     state_attrs = ("gen", "dictionary", "ema_logits", "active_from_decay", "max_lr")
 
+    @classmethod
+    def check_together(cls, hp, who):
+        """The reference's rule: the dictionary holds at least one reward batch (ieg/models/fsr.py
+        ``Queue.__init__``: ``assert capacity >= batch_size``, queue_capacity >= queue_bs)."""
+        if hp["reward_batch"] > hp["dictionary_size"]:
+            raise ValueError(f"{who}: reward_batch={hp['reward_batch']} exceeds dictionary_size="
+                             f"{hp['dictionary_size']}; the dictionary must hold at least one reward batch "
+                             "(q <= |R|, as the reference asserts): lower reward_batch too")
+
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
         hp = self.hp
@@ -128,8 +139,13 @@ class FSR(Method):
             (ctx.generator.initial_seed() if ctx.generator is not None else 0) + 7919)
         self.labels = ctx.train_y.to(dev)
         per_class = max(1, min(hp["dictionary_size"], int(hp["dictionary_max_fraction"] * n)) // C)
-        self.dictionary = Dictionary(self.labels, C, per_class, max(1, hp["reward_batch"] // C), hp["pusher"],
-                                     hp["lam"], self.gen, ctx.train_x.dtype)
+        draw = max(1, hp["reward_batch"] // C)
+        if draw > per_class:   # q <= |R| (check_together): only where |R| was capped by the training set
+            warnings.warn(f"fsr: the dictionary holds {per_class} per class (at most dictionary_max_fraction="
+                          f"{hp['dictionary_max_fraction']:g} of the {n} training samples), fewer than the {draw} "
+                          "per class a reward batch draws; each batch repeats samples")
+        self.dictionary = Dictionary(self.labels, C, per_class, draw, hp["pusher"], hp["lam"], self.gen,
+                                     ctx.train_x.dtype)
         if hp["relabel"]:
             self.ema_logits = torch.zeros(n, C, device=dev, dtype=ctx.train_x.dtype)
         self.active_from_decay = False

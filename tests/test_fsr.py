@@ -197,7 +197,7 @@ def test_small_class_warns_and_replaces():
     ctx.train_y[ctx.train_y == 3] = 0
     ctx.train_y[3] = 3  # class 3 has one sample
     with pytest.warns(UserWarning, match="replacement"):
-        m = FSR(build_model("small_cnn", (1, 16), 4), ctx, dictionary_size=40, dictionary_max_fraction=1.0)
+        m = FSR(build_model("small_cnn", (1, 16), 4), ctx, dictionary_size=40, reward_batch=8, dictionary_max_fraction=1.0)
     assert (m.dictionary.indices[3] == 3).all()
 
 

@@ -50,12 +50,12 @@ def _dry(capsys, *extra):
 
 def test_choices_reach_the_configs_and_only_where_they_apply(capsys):
     plain = _dry(capsys)
-    chosen = _dry(capsys, "--set", "fsr.dictionary_size=100", "--set", "optim.lr=0.05")
-    assert chosen["fsr"]["hparams"]["dictionary_size"] == 100 and chosen["fsr"]["optim"]["lr"] == 0.05
-    assert chosen["fsr"]["set"] == {"fsr.dictionary_size": 100, "optim.lr": 0.05}
+    chosen = _dry(capsys, "--set", "fsr.dictionary_size=300", "--set", "optim.lr=0.05")
+    assert chosen["fsr"]["hparams"]["dictionary_size"] == 300 and chosen["fsr"]["optim"]["lr"] == 0.05
+    assert chosen["fsr"]["set"] == {"fsr.dictionary_size": 300, "optim.lr": 0.05}
     assert chosen["softmax"]["set"] == {"optim.lr": 0.05} and "dictionary_size" not in chosen["softmax"]["hparams"]
     assert all(chosen[m]["trial_id"] != plain[m]["trial_id"] for m in plain)
-    only_fsr = _dry(capsys, "--set", "fsr.dictionary_size=100")
+    only_fsr = _dry(capsys, "--set", "fsr.dictionary_size=300")
     assert only_fsr["softmax"]["trial_id"] == plain["softmax"]["trial_id"]   # another method's choice: same trial
     assert only_fsr["fsr"]["trial_id"] != plain["fsr"]["trial_id"]
 
