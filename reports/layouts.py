@@ -5,7 +5,8 @@ an existing kind needs no edit here.
 A ``SuiteReport`` names the suite's section title, how its grid tables are cut (``columns``,
 one of COLUMNS), which tables and plots it has, which of the paper's tables its numbers are
 set beside (``paper_tables``: sources of reports.paper.PUBLISHED) and which of the paper's rows
-each of its row labels is (``paper_rows``).
+each of its row labels is (``paper_rows``), and each row's protocol in the paper profile
+(``protocols``: its settings, which reports.protocols compares with a published row's).
 """
 from __future__ import annotations
 
@@ -31,10 +32,15 @@ class SuiteReport:
     paper_tables: tuple = ()
     paper_rows: dict = field(default_factory=dict)   # row label -> the paper's row name
     rows: tuple = ()                                 # row labels in the order shown (others after)
+    protocols: dict = field(default_factory=dict)    # row label -> its paper-profile settings (protocols.KEYS)
 
     def paper_row(self, r) -> str | None:
         """The paper's row name for an aggregate row of this suite (by its declared label)."""
         return self.paper_rows.get(r["variant"] or r["method"])
+
+    def protocol(self, r) -> dict | None:
+        """The paper-profile settings of an aggregate row of this suite (by its declared label)."""
+        return self.protocols.get(r["variant"] or r["method"])
 
     def __post_init__(self):
         bad = ([self.columns] if self.columns not in COLUMNS else []) + \

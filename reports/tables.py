@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import metrics, paper
+from . import metrics, paper, protocols
 from .layouts import COLUMNS, SuiteReport
 from .render import DASH, Table, fmt_cell, fmt_ci, fmt_ratio
 from .stats import is_baseline
@@ -68,33 +68,68 @@ def grids_for_suite(agg: pd.DataFrame, suite: str, report: SuiteReport) -> list[
     return grids
 
 
-def _published_rows(grid: Grid, metric: str):
-    """[(insert after row index, name, {col: value})] for profile == 'paper' grids."""
+@dataclass
+class PublishedRow:
+    after: int          # inserted after our row of this index
+    name: str           # the row's label: the paper's row, its network and how its protocol stands to ours
+    values: dict        # column key -> published value
+    note: str           # its protocol in full: network, schedule, source; ours; our best epoch where it reports one
+
+
+def _first_cell(grid: Grid, rk):
+    return next(grid.cells[(rk, c)] for c in grid.cols if (rk, c) in grid.cells)
+
+
+def _closest(grid: Grid, mine: list[int], proto) -> tuple[int, str, dict | None]:
+    """Of our rows ``mine`` (indices) that share the published row, the one whose protocol is
+    nearest (fewest differences; the last of equals): its index, label and settings."""
+    scored = []
+    for i in mine:
+        r = _first_cell(grid, grid.rows[i])
+        ours = grid.report.protocol(r)
+        scored.append((len(protocols.differences(proto, grid.model, ours)), -i, r["variant"] or r["method"], ours))
+    _, neg_i, label, ours = min(scored, key=lambda s: s[:2])
+    return -neg_i, label, ours
+
+
+def _published_rows(grid: Grid, metric: str) -> list[PublishedRow]:
+    """The published rows of a profile == 'paper' grid: per paper row (and row extra), one row per
+    protocol among its columns, after our row nearest that protocol."""
     if grid.profile != "paper" or not grid.report.paper_tables:
         return []
-    pms = {}
-    for rk in grid.rows:
-        r = next(grid.cells[(rk, c)] for c in grid.cols if (rk, c) in grid.cells)
-        pms[rk] = grid.report.paper_row(r)
+    pms = {rk: grid.report.paper_row(_first_cell(grid, rk)) for rk in grid.rows}
     out = []
     for pm, extra in sorted({(pm, rk[1]) for rk, pm in pms.items() if pm},
                             key=lambda k: (k[1] is not None, k[1] or 0, k[0])):
-        values, unknown_net = {}, False
+        by_protocol: dict = {}
         for c in grid.cols:
             cell = next((grid.cells[(k, c)] for k in grid.rows if k[1] == extra and (k, c) in grid.cells), None)
             p = cell is not None and paper.lookup(grid.dataset, grid.model, *_setting(cell), pm, metric,
-                                                  sources=set(grid.report.paper_tables))
+                                                  sources=set(grid.report.paper_tables), corruption=cell["corruption"])
             if p:
-                values[c] = p.value
-                unknown_net |= p.model is None
-        if not values:
-            continue
-        last = max(i for i, rk in enumerate(grid.rows) if pms[rk] == pm and rk[1] == extra)
-        name = f"{pm} (published{', network not stated' if unknown_net else ''})"
-        if extra is not None:
-            name += f", noise {fmt_ratio(extra)}"
-        out.append((last, name, values))
+                by_protocol.setdefault(p.protocol, {})[c] = p.value
+        mine = [i for i, rk in enumerate(grid.rows) if pms[rk] == pm and rk[1] == extra]
+        for proto, values in by_protocol.items():
+            out.append(_published_row(grid, pm, extra, proto, values, mine))
     return out
+
+
+def _published_row(grid: Grid, pm: str, extra, proto, values: dict, mine: list[int]) -> PublishedRow:
+    at, label, ours = _closest(grid, mine, proto)
+    best = ", best epoch" if proto.reported == "best epoch" else ""
+    noise = "" if extra is None else f", noise {fmt_ratio(extra)}"
+    name = f"{pm} (published, {proto.network}{best}; {protocols.status(proto, grid.model, label, ours)}){noise}"
+    note = (f"{pm} (published{noise}): network {proto.network}; {proto.schedule}; accuracy reported: {proto.reported}; "
+            f"source: {proto.source}. Ours ({label}): {protocols.describe(grid.model, ours)}.")
+    missing = protocols.not_compared(proto)
+    if missing and proto.settings is not None:
+        note += f" Not compared (not stated or not verified): {', '.join(missing)}."
+    if proto.reported == "best epoch":
+        rk = grid.rows[at]
+        ours_best = [f"{grid.col_names[c]}: {grid.cells[(rk, c)]['best_acc_mean'] * 100:.2f}" for c in grid.cols
+                     if (rk, c) in grid.cells and grid.cells[(rk, c)]["best_acc_n"] > 0]
+        note += f" Our best epoch's accuracy ({label}, best_acc): {', '.join(ours_best) or DASH}."
+    return PublishedRow(at, name, values, note)
 
 
 def accuracy_table(grid: Grid, metric="test_acc", ci=False) -> Table:
@@ -116,19 +151,20 @@ def accuracy_table(grid: Grid, metric="test_acc", ci=False) -> Table:
             if r is not None and not ci and r[f"{metric}_n"] > 0 and round(r[f"{metric}_mean"] * 100, 2) == best.get(c):
                 tab.bold.add((len(tab.rows), j))
         tab.rows.append(row)
-        for after, name, values in pubs:
-            if after == i:
+        for p in pubs:
+            if p.after == i:
                 tab.published.add(len(tab.rows))
-                tab.rows.append([name] + [f"{values[c]:.2f}" if c in values else DASH for c in grid.cols])
+                tab.rows.append([p.name] + [f"{p.values[c]:.2f}" if c in p.values else DASH for c in grid.cols])
     if not ci:
-        tab.notes += _notes(grid, metric, tab)
+        tab.notes += _notes(grid, metric, tab) + [p.note for p in sorted(pubs, key=lambda p: p.after)]
     return tab
 
 
 def _notes(grid: Grid, metric: str, tab: Table) -> list[str]:
     notes = ["Cells: mean ± std over seeds (n = seeds that finished; failures counted). "
              "Bold: best mean per column among our rows. " + DASH + ": no trial."
-             + (" Italic rows: the paper's published numbers." if tab.published else "")]
+             + (" Italic rows: published numbers, each with its network and how its protocol stands to our "
+                "nearest row's (in full below)." if tab.published else "")]
     regime = regime_note(grid) if metric == "test_acc" else None
     if regime:
         notes.append(regime)
@@ -188,7 +224,7 @@ def _per_group(agg, suite, report, kind, context, title, note, by, ascending=Tru
             if kind == "diagnostics" and profile == "paper":
                 _published_diagnostics(tab, r, report, [m for m, _ in here], dataset, model)
         tab.notes.append(note + (" Italic rows: the paper's published numbers (its ablation; network not "
-                                 "stated in our notes)." if tab.published else ""))
+                                 "stated in the paper, protocol not verified)." if tab.published else ""))
         tables.append(tab)
     return tables
 
@@ -197,8 +233,11 @@ def _published_diagnostics(tab: Table, r, report: SuiteReport, here, dataset, mo
     pm = report.paper_row(r)
     pubs = [paper.lookup(dataset, model, *_setting(r), pm, m.name, sources={"ablation"}) for m in here] if pm else []
     if any(pubs):
+        proto = next(p for p in pubs if p).protocol
         tab.published.add(len(tab.rows))
-        tab.rows.append([f"{pm} (published, ablation)", r["corruption"]]
+        tab.rows.append([f"{pm} (published, ablation, network {proto.network}; "
+                         f"{protocols.status(proto, model, r['variant'] or r['method'], report.protocol(r))})",
+                         r["corruption"]]
                         + [f"{p.value:.2f}" if p else DASH for p in pubs])
 
 

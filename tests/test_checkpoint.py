@@ -30,7 +30,7 @@ def _kill_at(epoch):
 
 @pytest.mark.parametrize("method,hparams", [("fsr", {"warmup_epochs": 1, "dictionary_max_fraction": 0.2}),
                                             ("mwn", {"reward_batch": 20}), ("l2r", {"reward_batch": 20}),
-                                            ("elr", {})])
+                                            ("elr", {}), ("gce", {"truncated": True, "prune_start": 1, "prune_every": 2})])
 def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, hparams):
     cfg = dict(BASE, method=method, hparams=hparams, trial_id=f"t-{method}", checkpoint_dir=str(tmp_path),
                checkpoint_every=1)

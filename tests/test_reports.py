@@ -67,8 +67,8 @@ def test_report_content(built):
     text = md.read_text(encoding="utf-8")
     assert "Trials: 66 ok, 2 failed (68 trial ids; 1 earlier row" in text
     assert "FloatingPointError: train_loss is nan" in text and "method mwn is not registered" in text
-    assert "| FSR (published) | *96.80* | *95.10* | *93.70* | *82.80* |" in text
-    assert "| CB-Best (published) |" in text
+    assert "| FSR (published, WRN-28-10; as fsr where compared) | *96.80* | *95.10* | *93.70* | *82.80* |" in text
+    assert "| CB-Best (published, ResNet-32; " in text
     assert "(n=2, 1 failed)" in text and "| — |" in text      # failed seed and missing cell visible
     assert "Cells with fewer than 3 seeds" in text
     mixed = text.split("## Mixed")[1].split("## Cost")[0]
