@@ -100,6 +100,9 @@ def check_trials(trials: list[dict]) -> None:
 def check_together(t: dict, cls, where: str) -> None:
     """Settings that fail every trial together although each lies in its domain."""
     optim = t.get("optim", {})
+    if (t.get("epochs") is None) == (t.get("max_steps") is None):
+        raise UsageError(f"epochs={show(t.get('epochs'))} and max_steps={show(t.get('max_steps'))}: a run's length "
+                         f"is one of them (set the other to null){where}")
     if optim.get("nesterov") and optim.get("momentum", 0) == 0:
         raise UsageError(f"optim.nesterov=true needs optim.momentum > 0 (SGD's Nesterov momentum){where}")
     if cls.needs_reward and not (t.get("reward_total") or t.get("reward_per_class")):

@@ -14,6 +14,12 @@ A NaN or infinite weight or test output at an epoch's evaluation fails the trial
 With ``ema_decay`` (on in the paper profile, 0.999 as the reference code) the test accuracy is
 that of an exponential moving average of the weights, for every method alike; each row keeps
 the raw model's accuracy too (``raw_test_acc``, ``raw_best_acc``).
+
+A run's length is ``epochs``, or ``max_steps`` (with ``epochs`` None): that many steps, the
+last epoch cut short where they end, i.e. ceil(max_steps / steps per epoch) epochs, an epoch
+being the training set's size // batch size steps (the WebVision reference gives its length so:
+``--max_iteration``). With ``top5`` the evaluation also takes the top-5 accuracy of each test
+set (``test_top5``, ``imagenet_top5``).
 """
 from __future__ import annotations
 
@@ -40,8 +46,8 @@ from .schedules import make_schedule
 
 DEFAULTS = dict(
     dataset=datasets.DEFAULT, data_root=None, download=False, corruption="clean", method="softmax",
-    hparams={}, seed=0, model="small_cnn", epochs=10, batch_size=100, eval_batch_size=1000,
-    optim=dict(SGD),
+    hparams={}, seed=0, model="small_cnn", epochs=10, max_steps=None, batch_size=100, eval_batch_size=1000,
+    top5=False, optim=dict(SGD),
     schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, reward_pool_per_class=None,
     train_limit=None,
     ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
@@ -64,20 +70,33 @@ def use_channels_last(setting, device: torch.device, input_shape) -> bool:
 
 
 @torch.no_grad()
-def evaluate(method, x, y, batch_size, precision: str = "fp32") -> torch.Tensor:
-    """The predicted classes of ``x``; a NaN or infinite output raises (counted on the device,
-    read once at the end)."""
+def evaluate(method, x, y, batch_size, precision: str = "fp32", top5: bool = False) -> torch.Tensor:
+    """The predicted classes of ``x`` (with ``top5``: each sample's 5 highest, best first, n x 5);
+    a NaN or infinite output raises (counted on the device, read once at the end)."""
     method.model.eval()
     preds, bad = [], torch.zeros((), dtype=torch.long, device=x.device)
     with amp.autocast(x.device, precision):
         for i in range(0, len(x), batch_size):
             out = method.predict(x[i:i + batch_size])
             bad += (~torch.isfinite(out)).flatten(1).any(1).sum()
-            preds.append(out.argmax(1))
+            preds.append(out.topk(min(5, out.shape[1]), 1).indices if top5 else out.argmax(1))
     method.model.train()
     if int(bad):
         raise FloatingPointError(f"non-finite outputs for {int(bad)} of {len(x)} samples evaluated")
     return torch.cat(preds)
+
+
+def top1(pred: torch.Tensor) -> torch.Tensor:
+    """The predicted class of each sample, from ``evaluate``'s classes (or its top 5)."""
+    return pred if pred.ndim == 1 else pred[:, 0]
+
+
+def accuracies(pred: torch.Tensor, y: torch.Tensor, name: str) -> dict:
+    """``{name}_acc``, and ``{name}_top5`` where ``pred`` holds each sample's top 5."""
+    out = {f"{name}_acc": float((top1(pred) == y).float().mean())}
+    if pred.ndim == 2:
+        out[f"{name}_top5"] = float((pred == y[:, None]).any(1).float().mean())
+    return out
 
 
 @torch.no_grad()
@@ -184,8 +203,10 @@ class Trial:
             save_labels(Path(trial_dir) / "labels.npz", data)
         augment_fn = datasets.augment.AUGMENTATIONS[data.augment]
         self.augment = lambda x, generator=None: augment_fn(x, generator=gen if generator is None else generator)
-        self.n, self.bs, self.epochs = len(data.y_train), int(cfg["batch_size"]), int(cfg["epochs"])
-        self.steps_per_epoch = max(1, self.n // self.bs)
+        self.n, self.bs = len(data.y_train), int(cfg["batch_size"])
+        spe = self.steps_per_epoch = max(1, self.n // self.bs)
+        self.total_steps = int(cfg["max_steps"]) if cfg["max_steps"] else int(cfg["epochs"]) * spe
+        self.epochs = -(-self.total_steps // spe)   # by steps: the last epoch cut short where they end
         model = self.model = build_model(cfg["model"], ds.input_shape, ds.num_classes).to(device)
         self.prec = amp.resolve(cfg["precision"], device)
         self.layout = torch.channels_last if use_channels_last(cfg["channels_last"], device, ds.input_shape) else None
@@ -209,13 +230,17 @@ class Trial:
         self.step, self.start, self.pred = 0, 0, None
         self.epoch_zero_weight = math.nan
 
+    def steps_in(self, epoch: int) -> int:
+        """The steps of ``epoch``: all of its batches but in a run by steps' cut-short last epoch."""
+        return min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
+
     def run_epoch(self, epoch: int) -> tuple[dict, StepInfo]:
         """One epoch of steps on a fresh permutation; the sums of what the method returned."""
         self.model.train()
         data, bs, spe = self.data, self.bs, self.steps_per_epoch
         perm = datasets.augment.to_device(torch.randperm(self.n, generator=self.gen), self.device)
         sums: dict[str, float] = {}
-        for b in range(spe):
+        for b in range(self.steps_in(epoch)):
             batch = make_batch(data.x_train, data.y_train, perm[b * bs:(b + 1) * bs], self.augment, self.layout)
             info = StepInfo(epoch, self.step, self.lr_at(epoch + b / spe), self.epochs, spe)
             timed = self.timer if self.step >= self.cfg["timing_warmup_steps"] else None
@@ -228,19 +253,19 @@ class Trial:
     def evaluate_epoch(self, epoch: int, sums: dict, info: StepInfo, t_epoch: float) -> dict:
         """The epoch's line: test accuracy (of the EMA, if any, and raw), curves, dictionary purity.
         Non-finite weights or outputs raise here, once per epoch, not per step."""
-        data, method, ebs = self.data, self.method, self.cfg["eval_batch_size"]
+        data, method, ebs, top5 = self.data, self.method, self.cfg["eval_batch_size"], bool(self.cfg["top5"])
         check_weights(self.model, epoch)
         extra = method.on_epoch_end(epoch) or {}
         dictionary = extra.pop("dictionary", None)
-        pred = raw_pred = evaluate(method, data.x_test, data.y_test, ebs, self.prec)
+        pred = raw_pred = evaluate(method, data.x_test, data.y_test, ebs, self.prec, top5)
         if self.ema is not None:
             with self.ema.swapped():
-                pred = evaluate(method, data.x_test, data.y_test, ebs, self.prec)
-        acc = float((pred == data.y_test).float().mean())
-        raw_acc = float((raw_pred == data.y_test).float().mean())
-        self.best_acc, self.raw_best, self.pred = max(self.best_acc, acc), max(self.raw_best, raw_acc), pred
-        last = dict(epoch=epoch + 1, test_acc=acc, best_acc=self.best_acc, raw_test_acc=raw_acc, lr=info.lr,
-                    **epoch_means(sums, self.steps_per_epoch, epoch),
+                pred = evaluate(method, data.x_test, data.y_test, ebs, self.prec, top5)
+        scores = accuracies(pred, data.y_test, "test")   # test_acc (and test_top5) of the EMA, if any
+        acc, raw_acc = scores["test_acc"], float((top1(raw_pred) == data.y_test).float().mean())
+        self.best_acc, self.raw_best, self.pred = max(self.best_acc, acc), max(self.raw_best, raw_acc), top1(pred)
+        last = dict(epoch=epoch + 1, epochs=self.epochs, **scores, best_acc=self.best_acc, raw_test_acc=raw_acc,
+                    lr=info.lr, **epoch_means(sums, self.steps_in(epoch), epoch),
                     **{k: float(v) for k, v in extra.items()}, epoch_s=time.perf_counter() - t_epoch)
         if math.isfinite(self.epoch_zero_weight):   # the epoch's point of the zero-weight curve
             last["zero_weight_ratio"] = self.epoch_zero_weight
@@ -277,12 +302,13 @@ class Trial:
         extra_acc = {}
         for name, (x, y) in data.extra_test.items():
             with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
-                pred = evaluate(method, x, y, self.cfg["eval_batch_size"], self.prec)
-                extra_acc[f"{name}_acc"] = float((pred == y).float().mean())
+                pred = evaluate(method, x, y, self.cfg["eval_batch_size"], self.prec, bool(self.cfg["top5"]))
+                extra_acc.update(accuracies(pred, y, name))
         imbalanced = data.spec.imbalance_ratio > 1 and self.pred is not None
         return dict(
             test_acc=last["test_acc"], best_acc=self.best_acc, raw_test_acc=last["raw_test_acc"],
             raw_best_acc=self.raw_best, epochs=self.epochs,
+            **({"max_steps": self.total_steps} if self.cfg["max_steps"] else {}),
             realized_noise=data.realized_noise, num_train=self.n, num_reward=len(data.y_reward),
             **{m.name: last.get(m.name, math.nan) for m in METRICS if m.source == "epoch"},
             **summarize_steps(times), peak_mem_mb=peak_memory_mb(device), device=device_name(device),

@@ -69,6 +69,8 @@ def make_row(cfg: dict, result: dict) -> dict:
     spec = parse(cfg["corruption"])
     row = {k: cfg.get(k) for k in ("trial_id", "suite", "profile", "dataset", "model", "method",
                                     "variant", "seed", "epochs")}
+    if row["epochs"] is None:   # a run by steps (harness): the epochs it took, the last one cut short
+        row["epochs"] = result.get("epochs")
     row.update(corruption=str(spec), noise_type=spec.noise_type, noise_ratio=spec.noise_ratio,
                imbalance_ratio=spec.imbalance_ratio, hparams=cfg.get("hparams", {}),
                config_id=config_id(cfg), **provenance())
@@ -123,15 +125,16 @@ class StoreCallback(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         cfg = trial.config["trial"]
-        if result.get("final") or "epoch" not in result or not cfg.get("epochs"):
+        epochs = cfg.get("epochs") or result.get("epochs")   # a run by steps: the epoch line says how many
+        if result.get("final") or "epoch" not in result or not epochs:
             return
-        self.progress[trial.trial_id] = result["epoch"] / cfg["epochs"] * self._weight(trial)
+        self.progress[trial.trial_id] = result["epoch"] / epochs * self._weight(trial)
         now, begun = time.time(), self.started.get(trial.trial_id, self.t0)
         if now - max(begun, self.last_line.get(trial.trial_id, begun)) < self.epoch_line_s:
             return
         self.last_line[trial.trial_id] = now
-        trial_eta = (now - begun) / result["epoch"] * (cfg["epochs"] - result["epoch"])
-        print(f"    {cfg['variant']} {cfg['corruption']} seed {cfg['seed']}: epoch {result['epoch']}/{cfg['epochs']}, "
+        trial_eta = (now - begun) / result["epoch"] * (epochs - result["epoch"])
+        print(f"    {cfg['variant']} {cfg['corruption']} seed {cfg['seed']}: epoch {result['epoch']}/{epochs}, "
               f"acc {100 * result.get('test_acc', float('nan')):5.1f}%, {_fmt_secs(now - begun)} in, "
               f"ETA {_fmt_secs(trial_eta)} (sweep ETA {_fmt_secs(self._eta())})", file=sys.stdout, flush=True)
 

@@ -139,7 +139,10 @@ LT_REWARD = dict(reward_per_class={"smoke": 5, "quick": 10, "paper": 10})
 FSR_MIXED = dict(normalize="clip", dictionary_size=2000, reward_batch=200, label_smoothing=0.1, mixup=True,
                  relabel=True, relabel_weight=2.0, warmup_epochs={"smoke": 1, "quick": 16, "paper": 160},
                  **SMALL_CAP)
-# WebVision (Table 4, WebVision row; the script): |R| = 5k, q = 200, p = 1, warm-up E = 20 of 31
+# WebVision (Table 4, WebVision row; run_fsr_webvision.sh): |R| = 5k (--queue_capacity=5000), q = 200
+# (queue_bs default), p = 1 and history weight 0.1 (--use_pseudo_loss=all_1_0.1_1), warm-up E = 20
+# (--meta_start_epoch=20, epochs counted from step 0, the 3 lr warm-up epochs included, as here).
+# The run's length and schedule: bench.profiles, ("paper", "webvision").
 FSR_WEBVISION = dict(dictionary_size=5000, reward_batch=200, relabel_weight=1.0,
                      warmup_epochs={"smoke": 1, "quick": 10, "paper": 20}, **SMALL_CAP)
 # MWN under noise on the small profiles: weights normalised to sum to one (the older official

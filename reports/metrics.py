@@ -6,6 +6,11 @@ The harness (bench.harness) takes the "epoch" metrics from a trial's last epoch 
 it names. Adding a metric is one ``declare(Metric(...))`` plus its computation: the harness's
 result, or a method's ``on_epoch_end`` dict (``source="epoch"``).
 
+A metric that only some suites measure may live in the row's ``extra`` JSON instead of a column
+of its own (``column=False``; the top-5 accuracies of WebVision): the store's header, and so
+every store written before it, stays as it is, and the report reads the value from ``extra``
+(reports.store) as if it were a column.
+
 It lives in ``reports`` because reports may import nothing above it; bench reads it.
 """
 from __future__ import annotations
@@ -30,10 +35,11 @@ class Metric:
     ratio_of: str | None = None   # derived in the report: this metric of a trial over plain softmax's
     grid_title: str = ""          # with "grid" in tables: the title of its own table per suite layout
     curve: bool = False           # also a per-epoch value of the epoch lines, drawn as a curve
+    column: bool = True           # a column of results.csv; False: a key of the row's ``extra`` JSON
 
     @property
     def stored(self) -> bool:
-        """A column of results.csv (derived ratios are computed by the report)."""
+        """Kept in results.csv: a column, or a key of ``extra`` (derived ratios are computed by the report)."""
         return self.ratio_of is None
 
     def __post_init__(self):
@@ -45,10 +51,14 @@ class Metric:
 
 METRICS: list[Metric] = [
     Metric("test_acc", "test acc", tables=("grid",), grid_title="Test accuracy (%)", curve=True),
+    Metric("test_top5", "test top-5 acc", source="epoch", tables=("grid",), grid_title="Top-5 test accuracy (%)",
+           column=False),
     Metric("best_acc", "best test acc"),
     Metric("raw_test_acc", "test acc without the EMA"),
     Metric("raw_best_acc", "best test acc without the EMA"),
     Metric("imagenet_acc", "ImageNet val acc", tables=("grid",), grid_title="ImageNet validation accuracy (%)"),
+    Metric("imagenet_top5", "ImageNet val top-5 acc", tables=("grid",),
+           grid_title="ImageNet validation top-5 accuracy (%)", column=False),
     Metric("realized_noise", "realised noise"),
     Metric("dict_purity", "dict purity", producer="method", source="epoch", tables=("diagnostics",), curve=True),
     Metric("zero_weight_ratio", "zero-weight ratio", producer="method", tables=("diagnostics",), curve=True),
@@ -85,6 +95,16 @@ def get(name: str) -> Metric:
 
 def stored() -> list[str]:
     return [m.name for m in METRICS if m.stored]
+
+
+def columns() -> list[str]:
+    """The stored metrics with a column of their own in results.csv."""
+    return [m.name for m in METRICS if m.stored and m.column]
+
+
+def in_extra() -> list[str]:
+    """The stored metrics kept in the row's ``extra`` JSON."""
+    return [m.name for m in METRICS if m.stored and not m.column]
 
 
 def aggregated() -> list[str]:

@@ -35,11 +35,13 @@ NUMERIC_SETTINGS = ["noise_ratio", "imbalance_ratio", "seed", "epochs", "num_tra
 
 
 def columns() -> list[str]:
-    """The header of results.csv: identity and settings, the stored metrics, run facts."""
-    return HEAD + metrics.stored() + TAIL
+    """The header of results.csv: identity and settings, the stored metrics (those with a column:
+    the others are keys of ``extra``, reports.metrics), run facts."""
+    return HEAD + metrics.columns() + TAIL
 
 
 def numeric() -> list[str]:
+    """The numeric columns of the report's frame (reports.store: the metrics from ``extra`` too)."""
     return NUMERIC_SETTINGS + metrics.stored()
 
 

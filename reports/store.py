@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import metrics
 from .schema import StoreError, exists_as, numeric, read_lines, text
 
 
@@ -59,6 +60,9 @@ def load_results(out_dir) -> pd.DataFrame:
     df.attrs["rows_read"] = rows_read
     for c in text():
         df[c] = df[c].fillna("").astype(str).str.strip() if c in df else ""
+    extras = [json_object(e) for e in df["extra"]]
+    for name in metrics.in_extra():   # the metrics kept in ``extra`` (reports.metrics), as columns
+        df[name] = [_number(e.get(name)) for e in extras]
     for c in numeric():
         df[c] = pd.to_numeric(df[c], errors="coerce") if c in df else np.nan
     df["status"] = df["status"].str.lower().replace("", "failed")
@@ -101,9 +105,18 @@ def _distinguish_unlike_runs(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def hparams_of(row) -> dict:
+def json_object(text: str) -> dict:
+    """A JSON object cell (``hparams``, ``extra``) as a dict; {} for anything else."""
     try:
-        value = json.loads(row["hparams"]) if row["hparams"] else {}
+        value = json.loads(text) if text else {}
     except (TypeError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+
+
+def hparams_of(row) -> dict:
+    return json_object(row["hparams"])

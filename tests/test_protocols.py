@@ -143,11 +143,3 @@ def test_report_finds_every_published_number(tmp_path):
         for name in names:
             assert f"{name} (published" in text, (suite, name)
 
-
-def test_webvision_is_table4_and_the_script():
-    for t in paper_trials("webvision"):
-        assert (t["dataset"], t["model"], t["batch_size"], t["epochs"]) == ("webvision", "resnet50", 16, 31)
-        assert t["optim"]["weight_decay"] == 1e-4 and t["ema_decay"] == 0.999 and t["corruption"] == "clean"
-    hp = fsr_hparams(paper_trials("webvision", "fsr")[0])
-    assert (hp["dictionary_size"], hp["reward_batch"], hp["relabel_weight"], hp["warmup_epochs"]) == (5000, 200, 1.0, 20)
-    assert hp["dictionary_max_fraction"] == 1.0 and hp["mixup"] and hp["relabel"]

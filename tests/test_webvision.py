@@ -3,6 +3,8 @@ images of the same classes as a second test set, and the smoke profile end to en
 generated folder."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -105,9 +107,12 @@ def test_smoke_profile_end_to_end(webvision_root, tmp_path, monkeypatch):
     df = pd.read_csv(out / "results.csv")
     assert sorted(df["method"]) == ["fsr", "softmax"] and (df["status"] == "ok").all()
     assert df["imagenet_acc"].between(0, 1).all() and df["dataset"].eq("webvision").all()
+    top5 = [json.loads(e) for e in df["extra"]]   # the top-5 accuracies: in the rows' extra
+    assert all(0 <= e["test_top5"] <= 1 and 0 <= e["imagenet_top5"] <= 1 for e in top5)
     from bench.suites import report_declarations
 
     md = reports.build_report(out, suites=report_declarations()).read_text()
     assert "WebVision (paper Table 5)" in md and "ImageNet validation accuracy" in md
+    assert "Top-5 test accuracy" in md and "ImageNet validation top-5 accuracy" in md
     assert cli.main(["run", "--suite", "label_noise", "--profile", "smoke", "--imagenet-root",
                      str(webvision_root), "--out", str(tmp_path / "x")]) == 2
