@@ -2,8 +2,16 @@
 
 ``smoke`` (seconds, for tests), ``quick`` (minutes on a laptop CPU, the embedded data),
 ``paper`` (the paper's data, networks, schedules and hyper-parameters; a GPU).
+
+A value that differs by profile or by data set says so by its type: ``ByProfile(smoke=1,
+quick=20, paper=20)``, ``ByDataset(cifar100=0.9)``; ``resolve`` gives a trial's value of
+either, for hyper-parameters and settings alike. Any other value, a plain dict included (an
+optimiser's settings, a schedule), is the value itself.
 """
 from __future__ import annotations
+
+import reprlib
+from dataclasses import dataclass
 
 from datasets import DATASETS
 from methods.base import SGD
@@ -11,7 +19,118 @@ from methods.domains import NULL, Bool, Choice, Int, Real
 
 from .models import MODELS
 
-PROFILES = ("smoke", "quick", "paper")
+#: the profiles, in order, each with the profile whose value it takes where a ByProfile names
+#: none for it (None: such a ByProfile is an error). A new profile is one line here.
+PROFILES: dict[str, str | None] = {"smoke": None, "quick": None, "paper": None}
+
+
+class _Sentinel:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+OMIT = _Sentinel("OMIT")   # a resolved value that leaves its key out (the method's or the profile's default applies)
+_NO_DEFAULT = _Sentinel("no default")
+
+
+@dataclass(frozen=True, init=False)
+class ByProfile:
+    """A value per profile: ``ByProfile(smoke=1, quick=20, paper=20)``. A profile it does not
+    name takes the value of the profile PROFILES says it follows, else ``default`` (OMIT:
+    leave the key out), else resolving it is an error that names the value."""
+    values: dict
+    default: object = _NO_DEFAULT
+
+    def __init__(self, *, default=_NO_DEFAULT, **values):
+        unknown = sorted(set(values) - set(PROFILES))
+        if unknown:
+            raise ValueError(f"ByProfile: unknown profile(s) {', '.join(unknown)}; known: {', '.join(PROFILES)}")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "default", default)
+
+    def __repr__(self) -> str:
+        return _repr(self, repr)
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _NO_DEFAULT
+
+    def covers(self, profile: str) -> bool:
+        """Whether it gives ``profile`` a value (its own, a followed profile's or the default)."""
+        return self.has_default or any(p in self.values for p in lineage(profile))
+
+    def pick(self, profile: str):
+        for p in lineage(profile):
+            if p in self.values:
+                return self.values[p]
+        if self.has_default:
+            return self.default
+        raise ValueError(f"{_repr(self, reprlib.repr)} has no value for profile {profile!r} (nor for a profile "
+                         "it follows, and no default)")
+
+
+@dataclass(frozen=True, init=False)
+class ByDataset:
+    """A value per data set: ``ByDataset(cifar100=0.9)``; a data set it does not name takes
+    ``default``, which is OMIT (leave the key out: the method's or the profile's default) unless
+    given."""
+    values: dict
+    default: object = OMIT
+
+    def __init__(self, *, default=OMIT, **values):
+        unknown = sorted(set(values) - set(DATASETS))
+        if unknown:
+            raise ValueError(f"ByDataset: unknown data set(s) {', '.join(unknown)}; known: {', '.join(DATASETS)}")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "default", default)
+
+    def __repr__(self) -> str:
+        return _repr(self, repr)
+
+    def pick(self, dataset: str | None):
+        return self.values.get(dataset, self.default)
+
+
+def _repr(value, show) -> str:
+    """``ByProfile(smoke=1, quick=20)``, as the value is written (``show``: each value's repr)."""
+    args = [f"{k}={show(v)}" for k, v in value.values.items()]
+    default = [f"default={show(value.default)}"] if value.default is not _NO_DEFAULT else []
+    return f"{type(value).__name__}({', '.join(args + default)})"
+
+
+def lineage(profile: str) -> list[str]:
+    """``profile``, then the profile it follows, and so on (PROFILES)."""
+    out = []
+    while profile is not None and profile not in out:
+        out.append(profile)
+        profile = PROFILES.get(profile)
+    return out
+
+
+def resolve(value, profile: str, dataset: str | None = None):
+    """A trial's value of a hyper-parameter or setting: a ByProfile's for ``profile``, a
+    ByDataset's for ``dataset`` (nested either way; OMIT: leave the key out); anything else,
+    a plain dict included, as it is."""
+    while isinstance(value, (ByProfile, ByDataset)):
+        value = value.pick(profile) if isinstance(value, ByProfile) else value.pick(dataset)
+    return value
+
+
+def resolve_all(values: dict, profile: str, dataset: str | None = None) -> dict:
+    """Each value of ``values`` resolved (``resolve``), the OMIT ones left out."""
+    out = {}
+    for k, v in values.items():
+        try:
+            v = resolve(v, profile, dataset)
+        except ValueError as e:
+            raise ValueError(f"{k}: {e}") from None
+        if v is not OMIT:
+            out[k] = v
+    return out
+
 
 # Settings shared by every suite of a profile, per setting ("noise", "long_tail" or "mixed").
 # quick: MNIST-1D with 4,000 training samples, where a 31-epoch run lets plain softmax fit the
@@ -31,9 +150,9 @@ SMOKE_LT_SCHEDULE = dict(name="step", warmup=1, milestones=[1], factors=[0.01])
 # `set_lr_schedule`: "TODO(zizhaoz): Enable FLAGS.warmup_epochs."). The softmax and CB rows keep
 # Cui et al.'s protocol above (2e-4, 5 warm-up epochs): the paper quotes Cui et al.'s numbers.
 SGD_FSR_LT = dict(SGD_LT, weight_decay=5e-4)
-FSR_LT_SCHEDULE = {p: dict(s, warmup=0) for p, s in
-                   (("smoke", SMOKE_LT_SCHEDULE), ("quick", QUICK_LT_SCHEDULE), ("paper", LT_SCHEDULE))}
-FSR_LT_PROTOCOL = dict(optim=SGD_FSR_LT, schedule=FSR_LT_SCHEDULE)   # by profile, as an Entry's settings
+FSR_LT_SCHEDULE = ByProfile(smoke=dict(SMOKE_LT_SCHEDULE, warmup=0), quick=dict(QUICK_LT_SCHEDULE, warmup=0),
+                            paper=dict(LT_SCHEDULE, warmup=0))
+FSR_LT_PROTOCOL = dict(optim=SGD_FSR_LT, schedule=FSR_LT_SCHEDULE)   # as an Entry's settings
 # WebVision (paper Table 5), as google-research ieg/scripts/run_fsr_webvision.sh runs it ("Train on 8
 # GPUs"): --batch_size=16 per GPU, which basemodel.py's calibrate_flags multiplies by the replica
 # count (FLAGS.batch_size *= num_replicas_in_sync): a global batch of 128, here on one device;
@@ -53,40 +172,44 @@ FSR_LT_PROTOCOL = dict(optim=SGD_FSR_LT, schedule=FSR_LT_SCHEDULE)   # by profil
 # 128 samples, where each of the reference's 8 replicas takes its own 16; torchvision's
 # ResNet-50 (v1.5) where the reference's is v2 (pre-activation). Top-5 accuracy too (Table 5).
 WEBVISION_SCHEDULE = dict(name="cosine_restarts", warmup=3, first=1, mult=2, decay=0.9)
+#: the settings every suite of a setting ("noise", "long_tail", "webvision" or "mixed") shares, by profile
 BASE = {
-    ("smoke", "noise"): dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=100, train_limit=1000,
-                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=5),
-    ("quick", "noise"): dict(dataset="mnist1d", model="small_cnn", epochs=31, batch_size=100, train_limit=4000,
-                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=20),
-    # the clean sets of L2R / MWN: 1,000 images in all (MW-Net's num_meta)
-    ("paper", "noise"): dict(dataset="cifar10", model="wrn28_10", epochs=127, batch_size=100, train_limit=None,
-                             optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_total=1000,
-                             ema_decay=0.999),
+    "noise": ByProfile(
+        smoke=dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=100, train_limit=1000,
+                   optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=5),
+        quick=dict(dataset="mnist1d", model="small_cnn", epochs=31, batch_size=100, train_limit=4000,
+                   optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=20),
+        # the clean sets of L2R / MWN: 1,000 images in all (MW-Net's num_meta)
+        paper=dict(dataset="cifar10", model="wrn28_10", epochs=127, batch_size=100, train_limit=None,
+                   optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_total=1000,
+                   ema_decay=0.999)),
     # no reward set: the long tail is built from every training image (Cui et al.'s and the FSR
     # reference's counts, 5,000 / 500 per class on CIFAR); L2R's and MWN's entries set their own
-    ("smoke", "long_tail"): dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=128, train_limit=None,
-                                 optim=SGD_LT, schedule=SMOKE_LT_SCHEDULE, reward_per_class=0),
-    ("quick", "long_tail"): dict(dataset="mnist1d", model="small_cnn", epochs=20, batch_size=128, train_limit=None,
-                                 optim=SGD_LT, schedule=QUICK_LT_SCHEDULE, reward_per_class=0),
-    ("paper", "long_tail"): dict(dataset="cifar10", model="resnet32", epochs=200, batch_size=128, train_limit=None,
-                                 optim=SGD_LT, schedule=LT_SCHEDULE, reward_per_class=0, ema_decay=0.999),
+    "long_tail": ByProfile(
+        smoke=dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=128, train_limit=None,
+                   optim=SGD_LT, schedule=SMOKE_LT_SCHEDULE, reward_per_class=0),
+        quick=dict(dataset="mnist1d", model="small_cnn", epochs=20, batch_size=128, train_limit=None,
+                   optim=SGD_LT, schedule=QUICK_LT_SCHEDULE, reward_per_class=0),
+        paper=dict(dataset="cifar10", model="resnet32", epochs=200, batch_size=128, train_limit=None,
+                   optim=SGD_LT, schedule=LT_SCHEDULE, reward_per_class=0, ema_decay=0.999)),
     # WebVision: paper above (WEBVISION_SCHEDULE); smoke and quick: the small CNN on the user's folder
-    ("smoke", "webvision"): dict(dataset="webvision", model="small_cnn", epochs=2, batch_size=16, train_limit=None,
-                                 optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=0,
-                                 top5=True),
-    ("quick", "webvision"): dict(dataset="webvision", model="small_cnn", epochs=15, batch_size=64, train_limit=None,
-                                 optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=0,
-                                 top5=True),
-    ("paper", "webvision"): dict(dataset="webvision", model="resnet50", epochs=None, max_steps=123_300,
-                                 batch_size=128, train_limit=None, optim=dict(SGD_NOISE, weight_decay=1e-4),
-                                 schedule=WEBVISION_SCHEDULE, reward_per_class=0, ema_decay=0.999, top5=True),
+    "webvision": ByProfile(
+        smoke=dict(dataset="webvision", model="small_cnn", epochs=2, batch_size=16, train_limit=None,
+                   optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=0,
+                   top5=True),
+        quick=dict(dataset="webvision", model="small_cnn", epochs=15, batch_size=64, train_limit=None,
+                   optim=SGD_NOISE, schedule=dict(name="cosine_restarts"), reward_per_class=0,
+                   top5=True),
+        paper=dict(dataset="webvision", model="resnet50", epochs=None, max_steps=123_300,
+                   batch_size=128, train_limit=None, optim=dict(SGD_NOISE, weight_decay=1e-4),
+                   schedule=WEBVISION_SCHEDULE, reward_per_class=0, ema_decay=0.999, top5=True)),
 }
 # long tail + noise (paper Table 7), the reference script run_fsr_cifar_longtail_noise.sh: the
 # long-tail protocol (ResNet-32, 200 epochs, B = 128, x0.01 at 160 and 180), no clean reward set,
 # and FSR's own weight decay and no warm-up (FSR_LT_PROTOCOL) for every row: Table 7 quotes no
 # softmax number, so our softmax row is FSR's baseline under the same script (like for like)
-BASE.update({(p, "mixed"): {**BASE[(p, "long_tail")], "reward_per_class": 0, "optim": SGD_FSR_LT,
-                            "schedule": FSR_LT_SCHEDULE[p]} for p in PROFILES})
+BASE["mixed"] = ByProfile(**{p: {**BASE["long_tail"].values[p], "reward_per_class": 0, "optim": SGD_FSR_LT,
+                                 "schedule": FSR_LT_SCHEDULE.values[p]} for p in BASE["long_tail"].values})
 #: the valid values of the trial settings a profile, a suite or ``--set`` gives (optimiser
 #: settings as ``optim.NAME``), checked for every trial before a sweep (bench.checks)
 SETTINGS = {
@@ -106,26 +229,10 @@ SETTINGS = {
     "optim.weight_decay": Real(0),
     "optim.nesterov": Bool(),
 }
-SEEDS = {"smoke": 1, "quick": 3, "paper": 3}
+SEEDS = ByProfile(smoke=1, quick=3, paper=3)
 # a trial saves its state every N epochs (0: never), so that a killed sweep's --resume continues it
-CHECKPOINT_EVERY = {"smoke": 0, "quick": 5, "paper": 1}
+CHECKPOINT_EVERY = ByProfile(smoke=0, quick=5, paper=1)
 # numeric precision of the steps (methods._precision): "auto" is bf16 on a CUDA GPU that has it,
 # fp32 elsewhere; a trial's config names it only where it is not fp32 (ids of fp32 trials unchanged)
-PRECISION = {"smoke": "fp32", "quick": "fp32", "paper": "auto"}
+PRECISION = ByProfile(smoke="fp32", quick="fp32", paper="auto")
 
-
-def by_profile(value, profile):
-    """``{"smoke": a, "quick": b, "paper": c}`` -> the profile's value; anything else as it is."""
-    return value[profile] if isinstance(value, dict) and set(value) <= set(PROFILES) and value else value
-
-
-OMIT = object()   # resolve(): leave the key out (the method's default applies)
-
-
-def resolve(value, profile: str, dataset: str):
-    """A hyper-parameter's value for a trial: by profile, then ``{"cifar100": v}`` (data-set
-    names only) gives v on that data set and OMIT on the others."""
-    value = by_profile(value, profile)
-    if isinstance(value, dict) and value and set(value) <= set(DATASETS):
-        return value.get(dataset, OMIT)
-    return value

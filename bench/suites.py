@@ -24,8 +24,8 @@ from reports.paper import MWNET_LT_SETTINGS
 from reports.protocols import KEYS as protocol_keys
 
 from . import overrides
-from .profiles import BASE, CHECKPOINT_EVERY, OMIT, PRECISION, PROFILES, SEEDS, by_profile, resolve  # noqa: F401
-from .profiles import FSR_LT_PROTOCOL
+from .profiles import BASE, CHECKPOINT_EVERY, OMIT, PRECISION, PROFILES, SEEDS, ByDataset, ByProfile  # noqa: F401
+from .profiles import FSR_LT_PROTOCOL, lineage, resolve, resolve_all
 
 EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every",
                   "channels_last")
@@ -35,21 +35,25 @@ EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpo
 class Entry:
     """One row of a suite's table: a method with fixed hyper-parameters and a display label.
 
-    A hyper-parameter or setting given as ``{"smoke": a, "quick": b, "paper": c}`` takes the
-    profile's value; ``settings`` override the profile's trial settings (e.g. reward_per_class);
-    ``profiles`` limits the entry to some profiles; ``paper`` names the paper's row it is
-    compared with (default: a method's own row is the paper's row of that method)."""
+    A hyper-parameter or setting given as a ``ByProfile`` or ``ByDataset`` takes the trial's
+    value (profiles.resolve); ``settings`` override the profile's trial settings (e.g.
+    reward_per_class); ``profiles`` limits the entry to some profiles (None: every profile; a
+    profile that follows one of them too, profiles.PROFILES); ``paper`` names the paper's row it
+    is compared with (default: a method's own row is the paper's row of that method)."""
 
     method: str
     hparams: dict = field(default_factory=dict)
     variant: str = ""
     settings: dict = field(default_factory=dict)
-    profiles: tuple = PROFILES
+    profiles: tuple | None = None
     paper: str | None = None
 
     @property
     def label(self) -> str:
         return self.variant or self.method
+
+    def runs_in(self, profile: str) -> bool:
+        return self.profiles is None or any(p in self.profiles for p in lineage(profile))
 
     @property
     def paper_row(self) -> str | None:
@@ -65,12 +69,12 @@ PAPER_ROWS = {"softmax": "SoftMax", "cb": "CB-Best", "l2r": "L2R", "mwn": "MWN",
 class Suite:
     name: str
     description: str
-    setting: str                       # "noise", "long_tail" or "mixed": picks the BASE settings
-    corruptions: list[str] | dict     # or {profile: [specs]}
+    setting: str                       # "noise", "long_tail", "webvision" or "mixed": picks the BASE settings
+    corruptions: list[str] | ByProfile   # or a list per profile
     entries: list[Entry]
-    overrides: dict = field(default_factory=dict)   # {profile: {key: value}} on top of BASE
+    overrides: dict = field(default_factory=dict)   # {key: value (or ByProfile, ...)} on top of BASE
     task: str = "train"                # "train" (bench.harness) or "cost" (bench.cost)
-    datasets: dict = field(default_factory=dict)    # {profile: [names]}: several data sets (default: BASE's)
+    datasets: list | ByProfile | None = None   # several data sets (None: BASE's)
     report: SuiteReport | None = None  # its tables and plots (reports.layouts); rows and paper rows: the entries'
 
     def methods(self) -> list[str]:
@@ -85,32 +89,32 @@ class Suite:
         return dataclasses.replace(base, rows=rows, paper_rows=paper, protocols=self.paper_protocols())
 
     def paper_protocols(self) -> dict:
-        """Each row's protocol (reports.protocols.KEYS) as its paper-profile trials run it; none
-        for a suite without a paper profile."""
-        if ("paper", self.setting) not in BASE or (isinstance(self.corruptions, dict) and "paper" not in self.corruptions):
+        """Each row's protocol (reports.protocols.KEYS) as its trials of the profile set beside
+        the paper's numbers (the report's ``published_profile``) run it; none for a suite
+        without that profile."""
+        profile = (self.report or SuiteReport(title=self.name)).published_profile
+        if not all(not isinstance(v, ByProfile) or v.covers(profile) for v in (BASE[self.setting], self.corruptions)):
             return {}
         out: dict = {}
-        for t in expand(self, "paper", seeds=1):
+        for t in expand(self, profile, seeds=1):
             out.setdefault(t["variant"], {k: t.get(k) for k in protocol_keys})
         return out
 
-    def settings(self, profile: str) -> dict:
-        return {**BASE[(profile, self.setting)], "task": self.task, **self.overrides.get(profile, {})}
+    def settings(self, profile: str, dataset: str | None = None) -> dict:
+        """The trial settings of ``profile`` (on ``dataset``): BASE's, the task, the overrides
+        (an override resolved to OMIT leaves BASE's value)."""
+        return {**resolve_all(resolve(BASE[self.setting], profile), profile, dataset), "task": self.task,
+                **resolve_all(self.overrides, profile, dataset)}
 
 
-def _hparams(entry: Entry, profile: str, dataset: str) -> dict:
-    """The entry's hyper-parameters for this profile and data set (profiles.resolve)."""
-    return {k: v for k, v in ((k, resolve(v, profile, dataset)) for k, v in entry.hparams.items()) if v is not OMIT}
-
-
-def _e(method, variant="", settings=None, profiles=PROFILES, paper=None, **hparams) -> Entry:
+def _e(method, variant="", settings=None, profiles=None, paper=None, **hparams) -> Entry:
     return Entry(method, hparams, variant, settings or {}, profiles, paper)
 
 
 # FSR's dictionary is exactly Table 4's |R| in the paper profile; on the small data sets of smoke
 # and quick it is capped at 10% of the training set (quick: 400 of 4,000, 40 per class; the
 # paper's 4% would give 16 per class, fewer than the 20 per class its q = 200 draws each step).
-SMALL_CAP = dict(dictionary_max_fraction={"smoke": 0.1, "quick": 0.1, "paper": 1.0})
+SMALL_CAP = dict(dictionary_max_fraction=ByProfile(smoke=0.1, quick=0.1, paper=1.0))
 # Noise (Table 4, CIFAR noise row): |R| = 2k, q = 200, p = 2, warm-up E = 20. The quick profile
 # runs the same cyclic schedule in epochs (periods 1, 2, 4, 8, 16: the paper's first 31 of 127
 # epochs), so E = 20 is the same point of the schedule, 5 epochs into the 16-epoch period. (E = 5,
@@ -118,39 +122,39 @@ SMALL_CAP = dict(dictionary_max_fraction={"smoke": 0.1, "quick": 0.1, "paper": 1
 # 80% noise: dictionary purity 0.58, FSR 56.7% against softmax's 57.7%; with E = 20, purity 0.70
 # and 70.3%; at 40% noise 94.6 and 94.4, 3 seeds each.)
 FSR_NOISE = dict(dictionary_size=2000, reward_batch=200, relabel_weight=2.0,
-                 warmup_epochs={"smoke": 1, "quick": 20, "paper": 20}, **SMALL_CAP)
+                 warmup_epochs=ByProfile(smoke=1, quick=20, paper=20), **SMALL_CAP)
 # Long tail (Table 4, CIFAR long-tailed row; run_fsr_cifar_longtail.sh): shifted normalisation,
 # |R| = 3k, q = 800, label smoothing 0.1, no re-labelling or MixUp; FSR-DF defers the
 # re-weighting to the first learning-rate decay (the script's `--meta_start_epoch=160`). The
 # script is FSR-DF's; no script or text gives non-deferred FSR's warm-up E, so it takes the
 # reference's flag default `meta_start_epoch=20` (ieg/options.py), 2 of the quick profile's 20 epochs.
 FSR_LT = dict(normalize="shift", dictionary_size=3000, reward_batch=800, label_smoothing=0.1, relabel=False,
-              mixup=False, warmup_epochs={"smoke": 1, "quick": 2, "paper": 20}, **SMALL_CAP)
+              mixup=False, warmup_epochs=ByProfile(smoke=1, quick=2, paper=20), **SMALL_CAP)
 # Long-tail reward sets (paper Table 6: "10 images per class"): L2R and MWN draw theirs as
 # MW-Net's class-imbalance code does (xjtushujun/Meta-weight-net_class-imbalance `build_dataset`,
 # `num_meta=10`; the paper's L2R and MWN rows are that code's): per class from the balanced set
 # BEFORE the long tail, whose counts then start from the remaining 4,990 / 490 (`img_max`).
 # The methods without a reward set build the long tail from every image, as Cui et al. and FSR.
-LT_REWARD = dict(reward_per_class={"smoke": 5, "quick": 10, "paper": 10})
+LT_REWARD = dict(reward_per_class=ByProfile(smoke=5, quick=10, paper=10))
 # Long tail + noise (run_fsr_cifar_longtail_noise.sh): re-weighting from epoch 160 of 200, clip
 # normalisation, label smoothing 0.1 (with MixUp on, of the meta loss only, as ieg/models/fsr.py),
 # MixUp and re-labelling on (p = 2), q = 200 and queue_capacity = 2000: the script's |R|, which
 # wins over Table 4's 3k (the two disagree). Weight decay and schedule: BASE's "mixed" (FSR_LT_PROTOCOL).
 FSR_MIXED = dict(normalize="clip", dictionary_size=2000, reward_batch=200, label_smoothing=0.1, mixup=True,
-                 relabel=True, relabel_weight=2.0, warmup_epochs={"smoke": 1, "quick": 16, "paper": 160},
+                 relabel=True, relabel_weight=2.0, warmup_epochs=ByProfile(smoke=1, quick=16, paper=160),
                  **SMALL_CAP)
 # WebVision (Table 4, WebVision row; run_fsr_webvision.sh): |R| = 5k (--queue_capacity=5000), q = 200
 # (queue_bs default), p = 1 and history weight 0.1 (--use_pseudo_loss=all_1_0.1_1), warm-up E = 20
 # (--meta_start_epoch=20, epochs counted from step 0, the 3 lr warm-up epochs included, as here).
-# The run's length and schedule: bench.profiles, ("paper", "webvision").
+# The run's length and schedule: bench.profiles, BASE["webvision"] (paper).
 FSR_WEBVISION = dict(dictionary_size=5000, reward_batch=200, relabel_weight=1.0,
-                     warmup_epochs={"smoke": 1, "quick": 10, "paper": 20}, **SMALL_CAP)
+                     warmup_epochs=ByProfile(smoke=1, quick=10, paper=20), **SMALL_CAP)
 # MWN under noise on the small profiles: weights normalised to sum to one (the older official
 # script's option). Unnormalised, the quick profile's weighting network learns "weight every
 # sample more" in the first epochs and its sigmoid saturates at 1 for all losses (plain softmax;
 # weight AUROC 0.13) in 2 of 3 seeds at 40% noise; normalised, all 3 seeds reach AUROC >= 0.88.
 # The paper profile keeps the stable official script's default (no normalisation).
-MWN_NOISE = dict(normalize={"smoke": True, "quick": True, "paper": False})
+MWN_NOISE = dict(normalize=ByProfile(smoke=True, quick=True, paper=False))
 # MWN under long tail: the official class-imbalance script (SGD lr 1e-5, momentum 0.9, Nesterov,
 # weight decay 5e-4 for the weighting net; weights normalised in the virtual and the real step).
 MWN_LT = dict(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4, wnet_nesterov=True, normalize=True)
@@ -162,11 +166,12 @@ MWN_LT = dict(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4, wnet_neste
 # round(127 / 3) = 42 and round(127 * 8 / 15) = 68, i.e. prunings at the start of the 50th, 60th, ...,
 # 120th epoch, and of the 70th, ..., 120th).
 # The paper profile runs it; smoke and quick keep plain L_q (their trial ids unchanged).
-PAPER_ONLY = lambda v: {"smoke": OMIT, "quick": OMIT, "paper": v}
-GCE_TRUNCATED = dict(truncated=PAPER_ONLY(True), k=PAPER_ONLY(0.5), prune_every=PAPER_ONLY(10),
-                     prune_start=PAPER_ONLY({"cifar10": 40 / 120, "cifar100": 80 / 150}), prune_augment=PAPER_ONLY(True))
+GCE_TRUNCATED = dict(truncated=ByProfile(paper=True, default=OMIT), k=ByProfile(paper=0.5, default=OMIT),
+                     prune_every=ByProfile(paper=10, default=OMIT),
+                     prune_start=ByProfile(paper=ByDataset(cifar10=40 / 120, cifar100=80 / 150), default=OMIT),
+                     prune_augment=ByProfile(paper=True, default=OMIT))
 NOISE_METHODS = [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn", **MWN_NOISE), _e("fsr", **FSR_NOISE),
-                 _e("gce", **GCE_TRUNCATED), _e("elr", beta={"cifar100": 0.9}, lam={"cifar100": 7.0})]
+                 _e("gce", **GCE_TRUNCATED), _e("elr", beta=ByDataset(cifar100=0.9), lam=ByDataset(cifar100=7.0))]
 # MWN under MW-Net's own class-imbalance protocol (xjtushujun/Meta-weight-net_class-imbalance,
 # meta-weight-net-class-imbalance.py defaults): ResNet-32, 100 epochs, batch 100, SGD lr 0.1,
 # momentum 0.9, Nesterov, weight decay 5e-4, no warm-up, x0.1 at epochs 80 and 90 of
@@ -180,7 +185,7 @@ NOISE_METHODS = [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn", **MWN_NOISE), _e(
 MWNET_LT_PROTOCOL = MWNET_LT_SETTINGS
 # the paper's CB-Best: its best CB variant and beta per setting
 CB_SWEEP = [_e("cb", f"cb-{loss}-{beta}", loss=loss, beta=beta, paper="CB-Best",
-               profiles=PROFILES if (loss, beta) == ("softmax", 0.9999) else ("quick", "paper"))
+               profiles=None if (loss, beta) == ("softmax", 0.9999) else ("quick", "paper"))
             for loss in ("softmax", "sigmoid", "focal") for beta in (0.9, 0.99, 0.999, 0.9999)]
 REWARD_SIZES = (1, 5, 10, 20, 50)   # clean samples per class (L2R) = dictionary size per class (FSR)
 RAW = dict(mixup=False, relabel=False)   # FSR-Raw: neither MixUp nor momentum re-labelling
@@ -192,9 +197,9 @@ RAW = dict(mixup=False, relabel=False)   # FSR-Raw: neither MixUp nor momentum r
 # do not read the reward set (FSR's dictionary comes from the 45k): their reward_per_class only
 # marks the figure's x-axis (num_reward = 10 k = the dictionary size). Smoke and quick: the same
 # rule on MNIST-1D, a pool of the largest reward size (50 per class: 3,500 of quick's 4,000).
-REWARD_SIZE_OVERRIDES = {"smoke": {"reward_pool_per_class": max(REWARD_SIZES)},
-                         "quick": {"reward_pool_per_class": max(REWARD_SIZES)},
-                         "paper": {"reward_pool_per_class": 500, "reward_total": None}}
+REWARD_SIZE_OVERRIDES = dict(reward_pool_per_class=ByProfile(smoke=max(REWARD_SIZES), quick=max(REWARD_SIZES),
+                                                             paper=500),
+                             reward_total=ByProfile(paper=None, default=OMIT))
 
 
 def _reward_size_entries() -> list[Entry]:
@@ -219,13 +224,13 @@ def _reward_size_entries() -> list[Entry]:
 # noise using ResNet32") and Figure 6 (MixUp x re-labelling, CIFAR-10 20% uniform; network not
 # stated: ResNet-32 is OUR INFERENCE, its 91.4% is 0.4 below Table 1's FSR-R32 at 20% (91.8) and
 # 3.7 below the WRN-28-10 row (95.1)): the paper profile runs ResNet-32 under the noise protocol.
-ON_RESNET32 = {"paper": {"model": "resnet32"}}
+ON_RESNET32 = dict(model=ByProfile(paper="resnet32", default=OMIT))
 # Figure 5 right: "Comparison of different pusher functions on CIFAR100 with 20% and 40% uniform
 # noise" (caption; the network is not stated: the noise protocol's WRN-28-10)
-PUSHER_DATASETS = {"paper": ["cifar100"]}
+PUSHER_DATASETS = ByProfile(paper=["cifar100"], default=None)
 # Table 4 bottom: one hyper-parameter at a time around the defaults (CIFAR-100, 40% noise in paper).
 SENSITIVITY = {
-    "dictionary_size": {"smoke": (200, 400), "quick": (200, 400, 800), "paper": (1000, 2000, 4000, 8000)},
+    "dictionary_size": ByProfile(smoke=(200, 400), quick=(200, 400, 800), paper=(1000, 2000, 4000, 8000)),
     "reward_batch": (100, 200, 400),
     "lam": (0.5, 0.9, 0.99),
     "alpha": (0.01, 0.1, 1.0),
@@ -235,24 +240,24 @@ SENSITIVITY = {
 # every point keeps q <= |R| (FSR.check_together, the reference's queue assertion): smoke's base
 # |R| is quick's 400, so that q = 400 fits
 SENSITIVITY_BASE = {**FSR_NOISE, "dictionary_max_fraction": 1.0, "lam": 0.9, "alpha": 0.1, "relabel_history": 0.1,
-                    "dictionary_size": {"smoke": 400, "quick": 400, "paper": 2000}}
+                    "dictionary_size": ByProfile(smoke=400, quick=400, paper=2000)}
 
 
 def _sensitivity_entries() -> list[Entry]:
     out = [_e("softmax"), _e("fsr", **SENSITIVITY_BASE)]
     for key, values in SENSITIVITY.items():
         for prof in PROFILES:
-            for v in by_profile(values, prof):
-                if v != by_profile(SENSITIVITY_BASE[key], prof):
+            for v in resolve(values, prof):
+                if v != resolve(SENSITIVITY_BASE[key], prof):
                     out.append(_e("fsr", f"fsr-{key}={v:g}", profiles=(prof,), **{**SENSITIVITY_BASE, key: v}))
     return out
 
 
 # cost trials use synthetic inputs of the named data set's shape (nothing is loaded)
-COST_MODELS = {"smoke": [("small_cnn", "mnist1d")], "quick": [("small_cnn", "mnist1d"), ("resnet32", "cifar10")],
-               "paper": [("resnet32", "cifar10"), ("wrn28_10", "cifar10")]}
+COST_MODELS = ByProfile(smoke=[("small_cnn", "mnist1d")], quick=[("small_cnn", "mnist1d"), ("resnet32", "cifar10")],
+                        paper=[("resnet32", "cifar10"), ("wrn28_10", "cifar10")])
 
-BOTH_CIFARS = {"paper": ["cifar10", "cifar100"]}
+BOTH_CIFARS = ByProfile(paper=["cifar10", "cifar100"], default=None)
 NOISE_REPORT = lambda title, paper_table: SuiteReport(title, "noise_ratio", plots=("accuracy_vs_noise", "curves"),
                                                       paper_tables=(paper_table,))
 SUITES: dict[str, Suite] = {s.name: s for s in [
@@ -280,7 +285,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
                       # samples on batch statistics (its reward batch joined to the un-mixed batch)
                       _e("softmax", "fsr-floor", settings={"extra_forward": 300, "extra_forward_bn": "batch"})],
           task="cost", report=SuiteReport("Cost (paper Figure 4)", tables=("cost",), plots=("cost",)),
-          overrides={p: {"steps": {"smoke": 5, "quick": 15, "paper": 30}[p], "warmup": 3} for p in PROFILES}),
+          overrides=dict(steps=ByProfile(smoke=5, quick=15, paper=30), warmup=3)),
     Suite("pusher", "FSR's pusher functions for the dictionary (paper Figure 5 right)", "noise",
           ["uniform:0.2", "uniform:0.4"],
           [_e("softmax"), *[_e("fsr", f"fsr-{p}", pusher=p, **FSR_NOISE) for p in PUSHERS],
@@ -299,13 +304,13 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
           ["uniform:0.4"], _reward_size_entries(), overrides=REWARD_SIZE_OVERRIDES,
           report=SuiteReport("Reward set size (paper Figure 7)", "reward_size")),
     Suite("sensitivity", "FSR's hyper-parameters one at a time around the defaults (paper Table 4 bottom)", "noise",
-          ["uniform:0.4"], _sensitivity_entries(), datasets={"paper": ["cifar100"]},
+          ["uniform:0.4"], _sensitivity_entries(), datasets=ByProfile(paper=["cifar100"], default=None),
           report=SuiteReport("Hyper-parameter sensitivity (paper Table 4 bottom)", paper_tables=("uniform noise table",))),
     # real human label noise (CIFAR-N); smoke and quick, on MNIST-1D, run instance-dependent noise
     # as a stand-in at about the levels of CIFAR-10N's label sets (aggre ~0.1, rand ~0.2, worst ~0.4)
     Suite("human_noise", "human label noise: CIFAR-10N / CIFAR-100N (paper profile); idn stand-in elsewhere",
-          "noise", {"smoke": ["idn:0.2"], "quick": ["idn:0.1", "idn:0.2", "idn:0.4"],
-                    "paper": [f"human:{n}" for n in ("aggre", "rand1", "rand2", "rand3", "worst", "noisy")]},
+          "noise", ByProfile(smoke=["idn:0.2"], quick=["idn:0.1", "idn:0.2", "idn:0.4"],
+                             paper=[f"human:{n}" for n in ("aggre", "rand1", "rand2", "rand3", "worst", "noisy")]),
           NOISE_METHODS, datasets=BOTH_CIFARS,
           report=SuiteReport("Human label noise (CIFAR-N; instance-dependent stand-in below the paper profile)",
                              plots=("curves",), paper_tables=("cifar-n table",))),   # CE beside softmax (reports.paper)
@@ -341,28 +346,30 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
            checkpoint_dir: str | None = None, precision: str | None = None,
            channels_last: str = "auto", sets: dict | None = None) -> list[dict]:
     """The trial configs of ``suite`` under ``profile`` (each with its ``trial_id``); with
-    ``checkpoint_dir``, train trials checkpoint every CHECKPOINT_EVERY[profile] epochs there;
-    ``precision`` replaces the profile's (PRECISION); ``channels_last`` "auto", "on" or "off";
-    ``sets``: the run's own choices (bench.overrides, ``--set``), applied last and recorded."""
-    precision = precision or PRECISION[profile]
-    base = {k: by_profile(v, profile) for k, v in suite.settings(profile).items()}
-    names = [dataset] if dataset else suite.datasets.get(profile, [base["dataset"]])
-    models = COST_MODELS[profile] if suite.task == "cost" else [(base["model"], d) for d in names]
+    ``checkpoint_dir``, train trials checkpoint every CHECKPOINT_EVERY epochs of the profile
+    there; ``precision`` replaces the profile's (PRECISION); ``channels_last`` "auto", "on" or
+    "off"; ``sets``: the run's own choices (bench.overrides, ``--set``), applied last and recorded.
+    Every value given by profile or data set is resolved here (profiles.resolve)."""
+    precision = precision or resolve(PRECISION, profile)
+    base = suite.settings(profile)
+    names = [dataset] if dataset else resolve(suite.datasets, profile) or [base["dataset"]]
+    models = resolve(COST_MODELS, profile) if suite.task == "cost" else [(base["model"], d) for d in names]
     trials = []
-    for corruption in by_profile(suite.corruptions, profile):
+    for corruption in resolve(suite.corruptions, profile):
         for model, data in models:
             if not parse(corruption).fits(data):   # a human label set runs on its own data set only
                 continue
+            settings = suite.settings(profile, data)
             for entry in suite.entries:
-                if profile not in entry.profiles or (methods and entry.method not in methods):
+                if not entry.runs_in(profile) or (methods and entry.method not in methods):
                     continue
-                for seed in range(seeds if seeds is not None else SEEDS[profile]):
-                    cfg = dict(base, model=model, dataset=data, **{k: by_profile(v, profile) for k, v in entry.settings.items()})
+                for seed in range(seeds if seeds is not None else resolve(SEEDS, profile)):
+                    cfg = dict(settings, model=model, dataset=data, **resolve_all(entry.settings, profile, data))
                     cfg.update(suite=suite.name, profile=profile, method=entry.method, variant=entry.label,
-                               hparams=_hparams(entry, profile, data),
+                               hparams=resolve_all(entry.hparams, profile, data),
                                corruption=corruption, seed=seed, data_root=data_root, download=download,
                                device=device, dataset_options=dataset_options, checkpoint_dir=checkpoint_dir,
-                               checkpoint_every=CHECKPOINT_EVERY[profile] if checkpoint_dir else 0)
+                               checkpoint_every=resolve(CHECKPOINT_EVERY, profile) if checkpoint_dir else 0)
                     overrides.apply(cfg, sets)
                     if precision != "fp32":
                         cfg["precision"] = precision

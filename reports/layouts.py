@@ -33,6 +33,11 @@ class SuiteReport:
     paper_rows: dict = field(default_factory=dict)   # row label -> the paper's row name
     rows: tuple = ()                                 # row labels in the order shown (others after)
     protocols: dict = field(default_factory=dict)    # row label -> its paper-profile settings (protocols.KEYS)
+    published_profile: str = "paper"   # the profile whose rows are set beside the paper's published numbers
+
+    def beside_paper(self, profile: str) -> bool:
+        """Whether rows of ``profile`` are shown beside the paper's numbers (published rows, cost)."""
+        return profile == self.published_profile
 
     def paper_row(self, r) -> str | None:
         """The paper's row name for an aggregate row of this suite (by its declared label)."""

@@ -62,7 +62,7 @@ def test_the_suites_corruptions_keep_their_canonical_strings():
 
     for suite in suites.SUITES.values():
         for profile in suites.PROFILES:
-            for text in suites.by_profile(suite.corruptions, profile):
+            for text in suites.resolve(suite.corruptions, profile):
                 assert str(parse(text)) == text
     assert [str(parse(t)) for t in ("uniform:0.20", "lt:200.0", "sym:1e-05", "lt:12345678")] == \
         ["uniform:0.2", "lt:200", "sym:1e-05", "lt:12345678"]

@@ -110,8 +110,8 @@ def test_missing_experiments_exist():
         if "=" in t["variant"]:
             key = t["variant"][4:].split("=")[0]
             hp = fsr_hparams(t)
-            assert all(hp[k] == suites.SENSITIVITY_BASE[k] for k in suites.SENSITIVITY if k != key
-                       and not isinstance(suites.SENSITIVITY_BASE[k], dict))
+            assert all(hp[k] == suites.resolve(suites.SENSITIVITY_BASE[k], "paper")
+                       for k in suites.SENSITIVITY if k != key)
 
 
 def test_dry_run_prints_every_trial_and_writes_nothing(tmp_path, capsys):

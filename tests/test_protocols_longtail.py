@@ -111,10 +111,10 @@ def test_mixed_rows_run_the_long_tail_noise_script():
 def test_small_profiles_keep_the_per_row_protocol(profile):
     """At their scale: FSR's rows take 5e-4 and no warm-up on the profile's milestones; the
     other long-tail rows keep 2e-4 and the profile's warm-up; FSR's E is 20 / 200 of the run."""
-    from bench.profiles import BASE
+    from bench.profiles import BASE, resolve
 
     for suite in ("long_tail", "mixed"):
-        base = BASE[(profile, "long_tail")]["schedule"]
+        base = resolve(BASE["long_tail"], profile)["schedule"]
         for t in trials(suite, profile):
             fsr = t["method"] in FSR_ROWS or suite == "mixed"
             assert t["optim"]["weight_decay"] == (5e-4 if fsr else 2e-4), (suite, t["variant"])

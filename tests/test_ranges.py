@@ -92,7 +92,7 @@ def test_a_setting_that_cannot_run_is_refused_before_the_sweep(tmp_path, capsys,
 def test_a_suites_own_value_is_checked_too(tmp_path, capsys, monkeypatch, no_sweep):
     """Not only --set: a suite's, a profile's or a data set's value out of range is refused."""
     suite = suites.SUITES["label_noise"]
-    bad = suites.Suite(**{**vars(suite), "entries": [suites.Entry("fsr", {"dictionary_size": {"smoke": -5}})]})
+    bad = suites.Suite(**{**vars(suite), "entries": [suites.Entry("fsr", {"dictionary_size": suites.ByProfile(smoke=-5)})]})
     monkeypatch.setitem(suites.SUITES, "label_noise", bad)
     err = _refused(tmp_path, capsys)
     assert "fsr.dictionary_size=-5 is out of range: an integer >= 1 (suite label_noise, fsr on mnist1d)" in err
