@@ -7,10 +7,14 @@ Never imports bench, methods or datasets: the store and the declarations handed 
 whole interface; the metric registry (reports.metrics) and the store's schema live here, below
 the harness that writes them.
 """
+from . import metrics
 from .build import FORMATS, build_report, prepare
 from .paper import PUBLISHED, PUBLISHED_COST
 from .stats import aggregate, summarize
 from .store import ReportError, load_results
+
+for _m in metrics.METRICS:   # every builder has registered its kinds by now (reports.kinds)
+    _m.check()
 
 __all__ = ["FORMATS", "PUBLISHED", "PUBLISHED_COST", "ReportError", "aggregate", "build_report",
            "load_results", "prepare", "summarize"]

@@ -5,25 +5,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import costs, tables  # noqa: F401  (the table builders: each registers its kinds, reports.kinds)
+from . import kinds, stats
 from . import plots as _plots
-from . import stats, tables
-from .costs import cost_tables
 from .layouts import SuiteReport, generic
 from .render import DASH, Table, tex_escape
 from .schema import StoreError, exists_as
 from .store import ReportError, load_results
 
 FORMATS = ("md", "tex", "csv")
-_PLOT_TITLES = {
-    "accuracy_vs_noise": "Test accuracy vs noise ratio (band: 95% CI of the mean)",
-    "purity_vs_accuracy": "Dictionary purity vs test accuracy (paper Figure 5 middle)",
-    "zero_weight_vs_noise": "Zero-weight ratio vs realised noise (dashed diagonal: y = x)",
-    "cost": "Cost relative to softmax (paper Figure 4)",
-    "shots": "Long tail: many / medium / few-shot accuracy",
-    "curves": "Per-epoch curves, mean over seeds (from the trial directories)",
-}
-_TABLES = {"grid": tables.grid_tables, "shots": tables.shots_table, "diagnostics": tables.diagnostics_table,
-           "cost": cost_tables}
 
 
 def prepare(out_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,11 +40,10 @@ def _sections(df: pd.DataFrame, agg: pd.DataFrame, plot_paths: dict, suites: dic
         n_ok, n_failed = int((t["status"] == "ok").sum()), int((t["status"] != "ok").sum())
         items: list = [f"Trials: {n_ok} ok, {n_failed} failed."]
         for kind in report.tables:
-            items += _TABLES[kind](agg, suite, report)
-        figs = [(_PLOT_TITLES[kind], p) for kind in report.plots for p in plot_paths.get(kind, {}).get(suite, [])]
+            items += kinds.TABLES[kind].build(agg, suite, report)
+        figs = [(kinds.PLOTS[kind].title, p) for kind in report.plots for p in plot_paths.get(kind, {}).get(suite, [])]
         out.append((report.title, items, figs))
-    diag = [(_PLOT_TITLES[k], p) for k in ("purity_vs_accuracy", "zero_weight_vs_noise")
-            for p in plot_paths.get(k, {}).get(None, [])]
+    diag = [(kinds.PLOTS[k].title, p) for k in kinds.across_plots() for p in plot_paths.get(k, {}).get(None, [])]
     if diag:
         out.append(("Re-weighting diagnostics across suites", [], diag))
     return out

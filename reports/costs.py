@@ -1,11 +1,12 @@
 """Paper Figure 4 as tables: per-step time and peak memory as ratios to plain softmax (the
 metrics of table "cost_ratio"), one column pair per network, then the absolute numbers
-(table "cost_absolute"); in the paper profile, the paper's published cost beside each row."""
+(table "cost_absolute"); in the suite's published profile (SuiteReport.beside_paper), the
+paper's published cost beside each row."""
 from __future__ import annotations
 
 import pandas as pd
 
-from . import metrics, paper
+from . import kinds, metrics, paper
 from .layouts import SuiteReport
 from .render import DASH, Table, fmt_cell, fmt_ratio
 from .tables import row_rank
@@ -19,6 +20,7 @@ def _published(report: SuiteReport, r) -> str:
             f"memory +{fmt_ratio(pc['peak_mem'][0])}% to +{fmt_ratio(pc['peak_mem'][1])}%")
 
 
+@kinds.table("cost", shows=("cost_ratio", "cost_absolute"))
 def cost_tables(agg: pd.DataFrame, suite: str, report: SuiteReport) -> list[Table]:
     ratio_m, abs_m = metrics.in_table("cost_ratio"), metrics.in_table("cost_absolute")
     first = ratio_m[0].name
@@ -31,7 +33,7 @@ def cost_tables(agg: pd.DataFrame, suite: str, report: SuiteReport) -> list[Tabl
             keyed.setdefault((r["label"], r["corruption"]), {})[r["model"]] = r
         order = sorted(keyed, key=lambda k: (row_rank(report, next(iter(keyed[k].values()))), k))
         multi_corr = len({k[1] for k in keyed}) > 1
-        pub = profile == "paper"
+        pub = report.beside_paper(profile)
         ratio = Table(f"Cost relative to softmax (×): {dataset} / profile {profile}",
                       ["method"] + [f"{mod} {m.label}" for mod in models for m in ratio_m]
                       + (["published (Fig. 4)"] if pub else []))

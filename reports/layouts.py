@@ -3,9 +3,10 @@ the report loops over the declarations it is given. Adding a suite, a variant or
 an existing kind needs no edit here.
 
 A ``SuiteReport`` names the suite's section title, how its grid tables are cut (``columns``,
-one of COLUMNS), which tables and plots it has, which of the paper's tables its numbers are
-set beside (``paper_tables``: sources of reports.paper.PUBLISHED) and which of the paper's rows
-each of its row labels is (``paper_rows``), and each row's protocol in the paper profile
+one of COLUMNS), which tables and plots it has (kinds of reports.kinds), which of the paper's
+tables its numbers are set beside (``paper_tables``: sources of reports.paper.PUBLISHED), in
+which profile (``published_profile``: its rows get the published rows and costs), which of the
+paper's rows each of its row labels is (``paper_rows``), and each row's protocol in that profile
 (``protocols``: its settings, which reports.protocols compares with a published row's).
 """
 from __future__ import annotations
@@ -15,20 +16,16 @@ from typing import Callable
 
 import pandas as pd
 
+from . import kinds
 from .render import fmt_ratio
-
-#: the table kinds a suite may list, in the order a section shows them
-TABLES = ("grid", "shots", "diagnostics", "cost")
-#: the plot kinds a suite may list (the cross-suite diagnostics plots are always drawn)
-PLOTS = ("accuracy_vs_noise", "shots", "cost", "curves")
 
 
 @dataclass(frozen=True)
 class SuiteReport:
     title: str
     columns: str = "corruption"
-    tables: tuple = ("grid", "shots", "diagnostics")
-    plots: tuple = ()
+    tables: tuple = ("grid", "shots", "diagnostics")   # table kinds (reports.kinds), in the order shown
+    plots: tuple = ()                                  # plot kinds (the cross-suite ones are always drawn)
     paper_tables: tuple = ()
     paper_rows: dict = field(default_factory=dict)   # row label -> the paper's row name
     rows: tuple = ()                                 # row labels in the order shown (others after)
@@ -49,7 +46,8 @@ class SuiteReport:
 
     def __post_init__(self):
         bad = ([self.columns] if self.columns not in COLUMNS else []) + \
-              [t for t in self.tables if t not in TABLES] + [p for p in self.plots if p not in PLOTS]
+              [t for t in self.tables if t not in kinds.TABLES] + \
+              [p for p in self.plots if p not in kinds.per_suite_plots()]
         if bad:
             raise ValueError(f"report of {self.title!r}: unknown {', '.join(map(str, bad))}")
 

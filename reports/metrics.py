@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: the report's table kinds a metric may name in ``tables``
-TABLE_KINDS = ("grid", "diagnostics", "shots", "cost_ratio", "cost_absolute")
+from . import kinds
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Metric:
     producer: str = "harness"     # "harness" (every trial) or "method" (only the methods that return it)
     source: str = "result"        # "result": in the harness's final result; "epoch": the last epoch line's
     aggregate: str | None = "mean"  # "mean": mean, std and 95% CI over seeds per cell; None: stored only
-    tables: tuple = ()            # TABLE_KINDS that show it
+    tables: tuple = ()            # the metric groups it is in: the table kinds that show it (reports.kinds)
     scale: float = 100.0          # shown as value * scale (fractions in %)
     digits: int = 2
     suffix: str = ""
@@ -45,8 +44,13 @@ class Metric:
     def __post_init__(self):
         if self.producer not in ("harness", "method") or self.source not in ("result", "epoch"):
             raise ValueError(f"metric {self.name}: producer must be harness or method, source result or epoch")
-        if set(self.tables) - set(TABLE_KINDS):
-            raise ValueError(f"metric {self.name}: unknown table kinds {set(self.tables) - set(TABLE_KINDS)}")
+
+    def check(self) -> None:
+        """Every metric group it names is shown by a table kind (once the kinds are registered)."""
+        unknown = set(self.tables) - kinds.metric_groups()
+        if unknown:
+            raise ValueError(f"metric {self.name}: unknown table kinds {unknown} "
+                             f"(known: {', '.join(sorted(kinds.metric_groups()))})")
 
 
 METRICS: list[Metric] = [
@@ -80,6 +84,7 @@ METRICS: list[Metric] = [
 
 def declare(metric: Metric) -> Metric:
     """Add (or replace, by name) a metric; every later store, aggregate and report sees it."""
+    metric.check()
     withdraw(metric.name)
     METRICS.append(metric)
     return metric

@@ -1,8 +1,11 @@
-"""Plots (PNG, seaborn on matplotlib's Agg backend). Each function draws only when its data
-exists and returns the paths it wrote (relative names inside the report folder)."""
+"""Plots (PNG, seaborn on matplotlib's Agg backend), each a plot kind of reports.kinds with its
+caption. Each function draws only when its data exists and returns the paths it wrote
+(relative names inside the report folder)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import matplotlib
@@ -13,13 +16,26 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from . import metrics  # noqa: E402
+from . import kinds, metrics  # noqa: E402
 from .curves import curve_plots, read_curves, row_dirs  # noqa: E402
 from .layouts import SuiteReport  # noqa: E402
 from .render import fmt_ratio  # noqa: E402
 from .tables import row_rank  # noqa: E402
 
 _META = {"Software": None}  # no version stamp: the same data gives the same bytes
+
+
+@dataclass
+class PlotData:
+    """What the plots draw from: the trials, the tidy aggregate, and the per-epoch curves of the
+    trial directories the rows name (else under ``out_dir``/ray; read once, when first drawn)."""
+    df: pd.DataFrame
+    agg: pd.DataFrame
+    out_dir: object = None
+
+    @cached_property
+    def curves(self) -> pd.DataFrame | None:
+        return None if self.out_dir is None else read_curves(self.out_dir, self.df["trial_id"], row_dirs(self.df))
 
 
 def _slug(*parts) -> str:
@@ -61,9 +77,10 @@ def _style():
     sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
 
 
-def accuracy_vs_noise(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteReport) -> list[str]:
+@kinds.plot("accuracy_vs_noise", "Test accuracy vs noise ratio (band: 95% CI of the mean)")
+def accuracy_vs_noise(data: PlotData, folder: Path, suite: str, report: SuiteReport) -> list[str]:
     """Test accuracy vs noise ratio per method, mean line with the 95% CI band."""
-    out = []
+    out, agg = [], data.agg
     sub = agg[(agg["suite"] == suite) & (agg["imbalance_ratio"] == 1) & (agg["test_acc_n"] > 0)]
     for (profile, dataset, model), g in sub.groupby(["profile", "dataset", "model"], sort=True):
         for fam in sorted(set(g["noise_type"]) - {"none"}) or ["none"]:
@@ -92,8 +109,10 @@ def accuracy_vs_noise(agg: pd.DataFrame, folder: Path, suite: str, report: Suite
     return out
 
 
-def purity_vs_accuracy(df: pd.DataFrame, folder: Path) -> list[str]:
+@kinds.plot("purity_vs_accuracy", "Dictionary purity vs test accuracy (paper Figure 5 middle)", across=True)
+def purity_vs_accuracy(data: PlotData, folder: Path) -> list[str]:
     """Dictionary purity vs test accuracy, one point per trial (paper Figure 5 middle)."""
+    df = data.df
     t = df[(df["status"] == "ok") & df["dict_purity"].notna() & df["test_acc"].notna()]
     if t.empty:
         return []
@@ -114,8 +133,10 @@ def purity_vs_accuracy(df: pd.DataFrame, folder: Path) -> list[str]:
     return [_save(fig, folder, "purity_vs_accuracy.png")]
 
 
-def zero_weight_vs_noise(df: pd.DataFrame, folder: Path) -> list[str]:
+@kinds.plot("zero_weight_vs_noise", "Zero-weight ratio vs realised noise (dashed diagonal: y = x)", across=True)
+def zero_weight_vs_noise(data: PlotData, folder: Path) -> list[str]:
     """Zero-weight ratio vs realised noise rate per trial, with the diagonal y = x."""
+    df = data.df
     t = df[(df["status"] == "ok") & df["zero_weight_ratio"].notna() & df["realized_noise"].notna()]
     if t.empty:
         return []
@@ -136,9 +157,10 @@ def zero_weight_vs_noise(df: pd.DataFrame, folder: Path) -> list[str]:
     return [_save(fig, folder, "zero_weight_vs_noise.png")]
 
 
-def cost_bars(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteReport) -> list[str]:
+@kinds.plot("cost", "Cost relative to softmax (paper Figure 4)")
+def cost_bars(data: PlotData, folder: Path, suite: str, report: SuiteReport) -> list[str]:
     """Step time and peak memory as ratios to softmax, bars per method, hue per model."""
-    out = []
+    out, agg = [], data.agg
     ratios = metrics.in_table("cost_ratio")
     sub = agg[(agg["suite"] == suite) & (agg[f"{ratios[0].name}_n"] > 0)]
     for (profile, dataset), g in sub.groupby(["profile", "dataset"], sort=True):
@@ -174,9 +196,10 @@ def cost_bars(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteReport) 
     return out
 
 
-def shot_accuracy(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteReport) -> list[str]:
+@kinds.plot("shots", "Long tail: many / medium / few-shot accuracy")
+def shot_accuracy(data: PlotData, folder: Path, suite: str, report: SuiteReport) -> list[str]:
     """Long tail: many / medium / few-shot accuracy per method, one panel per imbalance ratio."""
-    out = []
+    out, agg = [], data.agg
     shots = [(m.name, m.label.removesuffix("-shot")) for m in metrics.in_table("shots")]
     sub = agg[(agg["suite"] == suite) & pd.concat([agg[f"{m}_n"] > 0 for m, _ in shots], axis=1).any(axis=1)]
     for (profile, dataset, model), g in sub.groupby(["profile", "dataset", "model"], sort=True):
@@ -209,7 +232,13 @@ def shot_accuracy(agg: pd.DataFrame, folder: Path, suite: str, report: SuiteRepo
     return out
 
 
-_PER_SUITE = {"accuracy_vs_noise": accuracy_vs_noise, "cost": cost_bars, "shots": shot_accuracy}
+@kinds.plot("curves", "Per-epoch curves, mean over seeds (from the trial directories)")
+def curves(data: PlotData, folder: Path, suite: str, report: SuiteReport) -> list[str]:
+    """The per-epoch curves of the suite's trials (reports.curves), from the trial directories."""
+    if data.curves is None:
+        return []
+    return curve_plots(data.df, data.curves, folder, suite, lambda t: _order(t, report),
+                       lambda fig, name, title: _finish(fig, folder, _slug(name) + ".png", title))
 
 
 def all_plots(df: pd.DataFrame, agg: pd.DataFrame, folder: Path, suites: dict, out_dir=None) -> dict[str, dict]:
@@ -219,17 +248,9 @@ def all_plots(df: pd.DataFrame, agg: pd.DataFrame, folder: Path, suites: dict, o
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
-    out = {"purity_vs_accuracy": {None: purity_vs_accuracy(df, folder)},
-           "zero_weight_vs_noise": {None: zero_weight_vs_noise(df, folder)}}
-    want_curves = out_dir is not None and any("curves" in r.plots for r in suites.values())
-    per_epoch = read_curves(out_dir, df["trial_id"], row_dirs(df)) if want_curves else None
+    data = PlotData(df, agg, out_dir)
+    out = {kind: {None: kinds.PLOTS[kind].build(data, folder)} for kind in kinds.across_plots()}
     for suite, report in suites.items():
         for kind in report.plots:
-            if kind == "curves":
-                paths = [] if per_epoch is None else curve_plots(
-                    df, per_epoch, folder, suite, lambda t, r=report: _order(t, r),
-                    lambda fig, name, title: _finish(fig, folder, _slug(name) + ".png", title))
-            else:
-                paths = _PER_SUITE[kind](agg, folder, suite, report)
-            out.setdefault(kind, {})[suite] = paths
+            out.setdefault(kind, {})[suite] = kinds.PLOTS[kind].build(data, folder, suite, report)
     return out

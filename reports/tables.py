@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import metrics, paper, protocols
+from . import kinds, metrics, paper, protocols
 from .layouts import COLUMNS, SuiteReport
 from .render import DASH, Table, fmt_cell, fmt_ci, fmt_ratio
 from .stats import is_baseline
@@ -93,9 +93,10 @@ def _closest(grid: Grid, mine: list[int], proto) -> tuple[int, str, dict | None]
 
 
 def _published_rows(grid: Grid, metric: str) -> list[PublishedRow]:
-    """The published rows of a profile == 'paper' grid: per paper row (and row extra), one row per
-    protocol among its columns, after our row nearest that protocol."""
-    if grid.profile != "paper" or not grid.report.paper_tables:
+    """The published rows of a grid of the suite's published profile (SuiteReport.beside_paper):
+    per paper row (and row extra), one row per protocol among its columns, after our row nearest
+    that protocol."""
+    if not grid.report.beside_paper(grid.profile) or not grid.report.paper_tables:
         return []
     pms = {rk: grid.report.paper_row(_first_cell(grid, rk)) for rk in grid.rows}
     out = []
@@ -194,6 +195,7 @@ def regime_note(grid: Grid) -> str | None:
             "labels): " + ", ".join(parts) + ".")
 
 
+@kinds.table("grid")
 def grid_tables(agg: pd.DataFrame, suite: str, report: SuiteReport) -> list[Table]:
     """The first grid metric's tables (test accuracy) and their 95% CIs, then every other grid
     metric's tables where the suite has it."""
@@ -221,7 +223,7 @@ def _per_group(agg, suite, report, kind, context, title, note, by, ascending=Tru
         for _, r in _ranked(g, report, *by, ascending=ascending).iterrows():
             corr = r["corruption"] + (f" (reward set {r['reward_size']})" if kind == "diagnostics" and r["reward_size"] else "")
             tab.rows.append([r["label"], corr] + [fmt_cell(r, m.name) for m, _ in here])
-            if kind == "diagnostics" and profile == "paper":
+            if kind == "diagnostics" and report.beside_paper(profile):
                 _published_diagnostics(tab, r, report, [m for m, _ in here], dataset, model)
         tab.notes.append(note + (" Italic rows: the paper's published numbers (its ablation; network not "
                                  "stated in the paper, protocol not verified)." if tab.published else ""))
@@ -241,6 +243,7 @@ def _published_diagnostics(tab: Table, r, report: SuiteReport, here, dataset, mo
                         + [f"{p.value:.2f}" if p else DASH for p in pubs])
 
 
+@kinds.table("diagnostics")
 def diagnostics_table(agg: pd.DataFrame, suite: str, report: SuiteReport) -> list[Table]:
     """The re-weighting diagnostics (reports.metrics, table "diagnostics") beside the realised noise."""
     return _per_group(agg, suite, report, "diagnostics", ([("realized_noise", "realised noise"), ("test_acc", "test acc")], []),
@@ -249,6 +252,7 @@ def diagnostics_table(agg: pd.DataFrame, suite: str, report: SuiteReport) -> lis
                       ["imbalance_ratio", "noise_type", "noise_ratio", "reward_size"])
 
 
+@kinds.table("shots")
 def shots_table(agg: pd.DataFrame, suite: str, report: SuiteReport) -> list[Table]:
     """Long tail: accuracy by class frequency (table "shots"), then overall."""
     return _per_group(agg, suite, report, "shots", ([], [("test_acc", "overall")]), "Accuracy by class frequency (%)",

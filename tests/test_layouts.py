@@ -3,6 +3,7 @@ the paper's numbers where the paper has them), and a toy method and a toy metric
 results.csv and the report with no edit in reports/."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pandas as pd
@@ -12,7 +13,7 @@ import methods
 import reports
 from bench import harness, runner, store, suites
 from methods.base import Method, per_sample_ce
-from reports import metrics, paper
+from reports import kinds, metrics, paper
 from reports.layouts import SuiteReport
 
 FAKE = dict(test_acc=0.5, best_acc=0.6, dict_purity=0.9, zero_weight_ratio=0.3, weight_auroc=0.8,
@@ -117,8 +118,37 @@ def test_a_suite_without_a_declaration_gets_the_generic_report(tmp_path):
 def test_a_declaration_with_an_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="unknown"):
         SuiteReport("x", columns="by_moon_phase")
+    for bad in (dict(tables=("pie",)), dict(plots=("pie",)), dict(plots=("purity_vs_accuracy",))):   # across suites
+        with pytest.raises(ValueError, match="unknown pie|unknown purity"):
+            SuiteReport("x", **bad)
     with pytest.raises(ValueError, match="unknown table kinds"):
-        metrics.Metric("x", "x", tables=("pie",))
+        metrics.declare(metrics.Metric("x", "x", tables=("pie",)))
+    assert "x" not in metrics.stored()
+
+
+def test_each_report_kind_is_declared_once_with_its_builder_and_title():
+    """One registry per kind (reports.kinds): what a suite may list is what the report builds,
+    and every metric group a metric names is shown by a table kind."""
+    assert set(kinds.TABLES) == {"grid", "shots", "diagnostics", "cost"}
+    assert set(kinds.per_suite_plots()) == {"accuracy_vs_noise", "shots", "cost", "curves"}
+    assert kinds.across_plots() == ["purity_vs_accuracy", "zero_weight_vs_noise"]
+    assert all(callable(k.build) for k in [*kinds.TABLES.values(), *kinds.PLOTS.values()])
+    assert all(p.title for p in kinds.PLOTS.values())
+    assert {g for m in metrics.METRICS for g in m.tables} <= kinds.metric_groups()
+    for report in suites.report_declarations().values():
+        assert set(report.tables) <= set(kinds.TABLES) and set(report.plots) <= set(kinds.per_suite_plots())
+
+
+def test_the_profile_beside_the_paper_is_the_declarations(tmp_path):
+    """The published rows and costs follow SuiteReport.published_profile, not a profile's name."""
+    decl = dict(suites.report_declarations())
+    decl["cost"] = dataclasses.replace(decl["cost"], published_profile="smoke")
+    for t in suites.expand(suites.SUITES["cost"], "smoke", seeds=1):
+        store.append_row(tmp_path, runner.make_row(t, FAKE))
+    md = reports.build_report(tmp_path, suites=decl, plots=False).read_text()
+    assert "published (Fig. 4)" in md
+    md = reports.build_report(tmp_path, suites=suites.report_declarations(), plots=False).read_text()
+    assert "published (Fig. 4)" not in md
 
 
 def test_per_epoch_curves_come_from_the_trial_directories(tmp_path):
