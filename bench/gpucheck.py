@@ -31,7 +31,7 @@ from methods._precision import PRECISIONS
 
 from . import cost, suites
 from .checks import UsageError, check_device_name
-from .harness import resolve_device, train
+from .harness import resolve_device, reward_per_class, train
 from .models import MODELS
 
 # (suite, profile) whose paper settings give each network's methods, batch size and reward sizes
@@ -54,10 +54,6 @@ def suite_rows(suite_name: str, profile: str = "paper") -> tuple[dict, dict]:
     return first, rows
 
 
-def _reward_per_class(cfg: dict, num_classes: int) -> int:
-    return int(cfg["reward_total"]) // num_classes if cfg.get("reward_total") else int(cfg.get("reward_per_class") or 0)
-
-
 def step_table(model: str, device: str, precisions, steps: int, repeats: int, batch_size: int | None = None,
                input_shape=None) -> str:
     """Part (a) for one network: the interleaved time table and each row's peak memory alone."""
@@ -65,7 +61,7 @@ def step_table(model: str, device: str, precisions, steps: int, repeats: int, ba
     B = int(batch_size or first["batch_size"])
     shape = {"input_shape": tuple(input_shape)} if input_shape else {"dataset": first["dataset"]}
     classes = 10 if input_shape else None
-    common = dict(device=device, reward_per_class=_reward_per_class(first, 10), num_classes=classes, **shape)
+    common = dict(device=device, reward_per_class=reward_per_class(first, 10), num_classes=classes, **shape)
     variants = {label: {"method": cfg["method"], "hparams": cfg["hparams"]} for label, cfg in rows.items()
                 if label != "softmax"}
     q = int(rows["fsr"]["hparams"].get("reward_batch", 200)) if "fsr" in rows else 200

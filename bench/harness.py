@@ -174,6 +174,12 @@ def epoch_means(sums: dict, steps: int, epoch: int) -> dict:
     return means
 
 
+def reward_per_class(cfg: dict, num_classes: int) -> int:
+    """The clean reward set's size per class: ``reward_total`` (a size in all, MW-Net's num_meta)
+    split over the classes where it is set, else ``reward_per_class``."""
+    return int(cfg["reward_total"]) // num_classes if cfg.get("reward_total") else int(cfg.get("reward_per_class") or 0)
+
+
 def save_labels(path: Path, data: datasets.Prepared) -> None:
     np.savez_compressed(path, observed=data.y_train.cpu().numpy(), true=data.y_true.cpu().numpy(),
                         clean=data.clean_mask.cpu().numpy(), train_index=data.train_index.cpu().numpy(),
@@ -195,10 +201,8 @@ class Trial:
         np.random.seed(seed)
         gen = self.gen = torch.Generator(device="cpu").manual_seed(seed)
         ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"], **(cfg["dataset_options"] or {}))
-        reward_per_class = (int(cfg["reward_total"]) // ds.num_classes if cfg["reward_total"]
-                            else int(cfg["reward_per_class"]))   # reward_total: a size in all (MW-Net's num_meta)
-        data = self.data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class, cfg["train_limit"],
-                                            cfg["reward_pool_per_class"]).to(device)
+        data = self.data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class(cfg, ds.num_classes),
+                                            cfg["train_limit"], cfg["reward_pool_per_class"]).to(device)
         if trial_dir:
             save_labels(Path(trial_dir) / "labels.npz", data)
         augment_fn = datasets.augment.AUGMENTATIONS[data.augment]

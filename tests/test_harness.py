@@ -202,3 +202,13 @@ def test_epoch_lines_carry_the_curve_metrics():
     train(dict(t, epochs=2, hparams={**t["hparams"], "warmup_epochs": 1}), report=lines.append)
     assert "zero_weight_ratio" not in lines[0]                     # the warm-up weights nothing
     assert 0 <= lines[1]["zero_weight_ratio"] <= 1 and 0 <= lines[1]["dict_purity"] <= 1
+
+
+def test_the_reward_set_size_per_class_is_one_rule():
+    """reward_total (a size in all) wins over reward_per_class; the trial and gpu-check share it."""
+    from bench import gpucheck, harness
+
+    assert harness.reward_per_class({"reward_total": 1000, "reward_per_class": 5}, 10) == 100
+    assert harness.reward_per_class({"reward_total": None, "reward_per_class": 5}, 10) == 5
+    assert harness.reward_per_class({}, 10) == 0
+    assert gpucheck.reward_per_class is harness.reward_per_class
