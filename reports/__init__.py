@@ -13,8 +13,7 @@ from .paper import PUBLISHED, PUBLISHED_COST
 from .stats import aggregate, summarize
 from .store import ReportError, load_results
 
-for _m in metrics.METRICS:   # every builder has registered its kinds by now (reports.kinds)
-    _m.check()
+metrics.check_all()   # every builder has registered its kinds by now (reports.kinds)
 
 __all__ = ["FORMATS", "PUBLISHED", "PUBLISHED_COST", "ReportError", "aggregate", "build_report",
            "load_results", "prepare", "summarize"]

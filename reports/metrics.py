@@ -90,6 +90,12 @@ def declare(metric: Metric) -> Metric:
     return metric
 
 
+def check_all() -> None:
+    """Every metric's table kinds exist (reports.kinds), once the builders have registered them."""
+    for m in METRICS:
+        m.check()
+
+
 def withdraw(name: str) -> None:
     METRICS[:] = [m for m in METRICS if m.name != name]
 
