@@ -24,7 +24,7 @@ from reports.paper import MWNET_LT_SETTINGS
 from reports.protocols import KEYS as protocol_keys
 
 from . import overrides
-from .profiles import BASE, CHECKPOINT_EVERY, OMIT, PRECISION, PROFILES, SEEDS, ByDataset, ByProfile  # noqa: F401
+from .profiles import BASE, CHECKPOINT_EVERY, OMIT, PRECISION, PROFILES, SEEDS, ByDataset, ByProfile
 from .profiles import FSR_LT_PROTOCOL, lineage, resolve, resolve_all
 
 EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every",
