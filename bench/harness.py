@@ -218,7 +218,7 @@ class Trial:
         self.ctx = Context(num_classes=ds.num_classes, class_counts=self.counts, num_train=self.n, epochs=self.epochs,
                            steps_per_epoch=self.steps_per_epoch, batch_size=self.bs, optim=dict(cfg["optim"]),
                            train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
-                           reward_y=data.y_reward, augment=self.augment, generator=gen, device=device,
+                           reward_y=data.y_reward, augment=self.augment, seed=seed, device=device,
                            scaler=amp.make_scaler(device, self.prec))
         self.method = get_method_class(cfg["method"])(model, self.ctx, **cfg["hparams"])
         self.lr_at = make_schedule(cfg["schedule"], cfg["optim"]["lr"])

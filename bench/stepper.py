@@ -122,7 +122,7 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
     ctx = Context(num_classes=C, class_counts=torch.bincount(y, minlength=C).cpu(), num_train=n,
                   epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=B, optim=dict(cfg["optim"]),
                   train_x=x, train_y=y, reward_x=xr if nr else None, reward_y=yr if nr else None,
-                  generator=torch.Generator().manual_seed(seed), device=device, scaler=amp.make_scaler(device, prec))
+                  seed=seed, device=device, scaler=amp.make_scaler(device, prec))
     method = cls(model, ctx, **hparams)
     batches = []
     for i in range(steps_per_epoch):

@@ -135,8 +135,7 @@ class FSR(Method):
         if ctx.train_x is None or ctx.train_y is None:
             raise ValueError("fsr needs ctx.train_x / ctx.train_y")
         dev, n, C = ctx.device, ctx.num_train, ctx.num_classes
-        self.gen = torch.Generator().manual_seed(
-            (ctx.generator.initial_seed() if ctx.generator is not None else 0) + 7919)
+        self.gen = ctx.stream("fsr")
         self.labels = ctx.train_y.to(dev)
         per_class = max(1, min(hp["dictionary_size"], int(hp["dictionary_max_fraction"] * n)) // C)
         draw = max(1, hp["reward_batch"] // C)

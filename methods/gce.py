@@ -79,8 +79,7 @@ class GCE(Method):
             if ctx.train_x is None or ctx.train_y is None:
                 raise ValueError("gce with truncated=true needs ctx.train_x / ctx.train_y")
             self.keep = torch.ones(ctx.num_train, dtype=torch.bool, device=ctx.device)
-            self.gen = torch.Generator().manual_seed(
-                (ctx.generator.initial_seed() if ctx.generator is not None else 0) + 104729)
+            self.gen = ctx.stream("gce.prune")
 
     def prune_start(self) -> int:
         s = self.hp["prune_start"]

@@ -39,7 +39,7 @@ class L2R(LookAhead):
     defaults = dict(LookAhead.defaults)   # reward_batch q, reward_augment, meta_layers, meta_grad
     renamed = {"reward_batch_size": "reward_batch", "augment_reward": "reward_augment"}
     relative_cost = 2.8
-    seed_offset = 7919
+    reward_stream = "l2r.reward"
 
     def reward_grad(self, xr, yr) -> dict:
         """grad of the mean reward CE w.r.t. the meta layers, BatchNorm on batch statistics."""

@@ -56,3 +56,23 @@ def test_a_tangent_pass_failing_at_run_time_warns_once_and_falls_back_exactly(me
         got = r.step()["weights"]
     assert r.method.recorder is None
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_a_method_draws_from_named_streams_of_the_trial_seed():
+    """One seed path: the context carries the trial's seed and hands out named streams, each at
+    its declared offset (today's seeds: the numbers stay as they were); no method seeds its own."""
+    from pathlib import Path
+
+    import methods
+    from methods.base import STREAMS, Context, stream_offset
+    ctx = Context(num_classes=2, class_counts=torch.ones(2), num_train=2, epochs=1, steps_per_epoch=1,
+                  batch_size=1, seed=5)
+    assert {n: ctx.stream(n).initial_seed() for n in STREAMS} == {
+        "fsr": 5 + 7919, "l2r.reward": 5 + 7919, "mwn.reward": 5 + 104729, "gce.prune": 5 + 104729}
+    a, b = ctx.stream("mine.noise"), ctx.stream("mine.noise")
+    assert a.initial_seed() == b.initial_seed() == 5 + stream_offset("mine.noise")
+    assert torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
+    assert stream_offset("mine.noise") != stream_offset("mine.other")
+    for path in Path(methods.__file__).parent.glob("*.py"):
+        if path.name != "base.py":
+            assert "manual_seed" not in path.read_text() and "initial_seed" not in path.read_text(), path.name
