@@ -18,8 +18,8 @@ row's ratio to it.
 
 What is timed is ``method.update(batch, info)``, one whole optimisation step, on batches cut
 from a synthetic training set resident on the device (no augmentation, no data loading).
-Methods with a warm-up phase (FSR's ``warmup_epochs``) are measured in their active phase:
-``warmup_epochs=0`` unless the config's hparams say otherwise. Epoch-end work (FSR's
+Methods with a warm-up phase (FSR's ``reweight_start``) are measured in their active phase:
+``reweight_start=0`` unless the config's hparams say otherwise. Epoch-end work (FSR's
 dictionary refresh) is not part of a step and is not timed.
 """
 from __future__ import annotations
@@ -48,7 +48,7 @@ def measure(config: dict, strict: bool = True) -> dict:
       batch_size       B (default 100)
       method           registry name (default "softmax")
       hparams          the method's hyper-parameters (dict). FSR-like methods get
-                       warmup_epochs=0 unless given, so the re-weighting step is what is timed
+                       reweight_start=0 unless given, so the re-weighting step is what is timed
                        (L2R and MWN: reward_batch, their clean batch, default 100;
                        FSR: reward_batch q, default 200)
       reward_per_class clean reward-set size per class (default 10, i.e. 100 samples at C=10)

@@ -40,7 +40,7 @@ STEP_SUITES = {"resnet32": "long_tail", "wrn28_10": "label_noise"}
 
 def suite_rows(suite_name: str, profile: str = "paper") -> tuple[dict, dict]:
     """(the suite's first trial config, {label: trial config}): one row per method (its first
-    entry), the re-weighting phase from the first step (``warmup_epochs=0``)."""
+    entry), the re-weighting phase from the first step (``reweight_start=0``)."""
     trials = suites.expand(suites.SUITES[suite_name], profile, seeds=1)
     first = trials[0]
     rows = {}
@@ -48,8 +48,8 @@ def suite_rows(suite_name: str, profile: str = "paper") -> tuple[dict, dict]:
         if t["corruption"] != first["corruption"] or t["dataset"] != first["dataset"] or t["method"] in rows:
             continue
         hp = dict(t["hparams"])
-        if "warmup_epochs" in get_method_class(t["method"]).defaults:
-            hp["warmup_epochs"] = 0
+        if "reweight_start" in get_method_class(t["method"]).defaults:
+            hp["reweight_start"] = 0
         rows[t["method"]] = {**t, "hparams": hp}
     return first, rows
 
@@ -155,7 +155,7 @@ def exactness(device: str) -> str:
     for method in ("l2r", "mwn", "fsr"):
         w = {}
         for prec in ("fp32", "bf16"):
-            hp = {"warmup_epochs": 0} if method == "fsr" else {}
+            hp = {"reweight_start": 0} if method == "fsr" else {}
             r = cost.make_runner(dict(model="resnet32", dataset="cifar10", method=method, batch_size=128,
                                       hparams=hp, precision=prec, device=device))
             w[prec] = r.step()["weights"].float()

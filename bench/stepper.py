@@ -94,8 +94,8 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
     seed, C, B = int(cfg["seed"]), int(cfg["num_classes"]), int(cfg["batch_size"])
     cls = get_method_class(cfg["method"])
     hparams = dict(cfg["hparams"])
-    if "warmup_epochs" in cls.defaults:      # time the active (re-weighting) step, not the warm-up
-        hparams.setdefault("warmup_epochs", 0)
+    if "reweight_start" in cls.defaults:      # time the active (re-weighting) step, not the warm-up
+        hparams.setdefault("reweight_start", 0)
 
     gen = torch.Generator().manual_seed(seed)
     # Enough training samples for several distinct batches and for FSR's dictionary/reward draw.

@@ -107,7 +107,7 @@ def test_hyper_parameters_take_the_profiles_value():
 
     assert mwn("quick") == {True} and mwn("paper") == {False}   # the official script's default at paper scale
     fsr = suites.expand(suites.SUITES["label_noise"], "paper", methods=["fsr"])
-    assert {t["hparams"]["warmup_epochs"] for t in fsr} == {20}
+    assert {t["hparams"]["reweight_start"] for t in fsr} == {20}
 
 
 def test_cost_trials_run_one_at_a_time_with_all_cpus(tmp_path, monkeypatch):

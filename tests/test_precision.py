@@ -20,7 +20,7 @@ TOL, MIN_CORR = 0.1, 0.99
 
 
 def first_step(method: str, precision: str, shape=(1, 40)) -> dict:
-    hp = {"warmup_epochs": 0} if method == "fsr" else {}
+    hp = {"reweight_start": 0} if method == "fsr" else {}
     r = cost.make_runner(dict(model="small_cnn", input_shape=shape, method=method, batch_size=32, hparams=hp,
                               precision=precision))
     return r.step()
@@ -73,7 +73,7 @@ SMOKE = dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=100, tra
 
 @functools.lru_cache(maxsize=None)
 def smoke_trial(method: str, precision: str) -> dict:
-    hp = {"warmup_epochs": 1, "dictionary_size": 60, "reward_batch": 20} if method == "fsr" else {}
+    hp = {"reweight_start": 1, "dictionary_size": 60, "reward_batch": 20} if method == "fsr" else {}
     return train({**SMOKE, "method": method, "hparams": hp, "precision": precision, "corruption": "uniform:0.4"})
 
 

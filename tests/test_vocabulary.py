@@ -13,7 +13,9 @@ from methods._lookahead import LookAhead
 @pytest.mark.parametrize("method,old,new", [
     ("l2r", "reward_batch_size", "reward_batch"), ("l2r", "augment_reward", "reward_augment"),
     ("mwn", "meta_batch_size", "reward_batch"), ("mwn", "augment_meta", "reward_augment"),
-    ("mwn", "normalise", "normalize"),
+    ("mwn", "normalise", "normalize"), ("fsr", "lam", "score_momentum"), ("fsr", "normalize", "weight_rule"),
+    ("fsr", "warmup_epochs", "reweight_start"), ("fsr_df", "normalize", "weight_rule"),
+    ("elr", "lam", "reg_weight"), ("elr", "beta", "target_momentum"),
 ])
 def test_an_old_name_is_refused_naming_the_new_one(method, old, new):
     with pytest.raises(ValueError, match=f"'{old}' is now called '{new}'"):
@@ -24,8 +26,24 @@ def test_the_shared_concepts_have_one_name_in_every_method():
     for name in ("l2r", "mwn", "fsr"):
         assert {"reward_batch", "reward_augment", "meta_layers"} <= set(METHODS[name].defaults), name
     assert issubclass(METHODS["l2r"], LookAhead) and issubclass(METHODS["mwn"], LookAhead)
-    assert "normalize" in METHODS["mwn"].defaults and "normalize" in METHODS["fsr"].defaults
+    assert "normalize" in METHODS["mwn"].defaults and "weight_rule" in METHODS["fsr"].defaults
 
+
+def test_a_name_has_one_meaning_across_methods():
+    """A hyper-parameter name two methods share has one kind of value (no string in one and a
+    bool in another); the names once used for several things are each one method's now."""
+    kinds: dict = {}
+    for name, cls in METHODS.items():
+        for key, value in cls.defaults.items():
+            kind = "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value)
+            kinds.setdefault(key, {})[name] = kind
+    # (FSR's reweight_start is an epoch or "lr_decay", FSR-DF's default the latter)
+    mixed = {k: v for k, v in kinds.items() if k != "reweight_start" and len(set(v.values())) > 1}
+    assert not mixed
+    owners = {k: {m for m in v if m != "fsr_df"} for k, v in kinds.items()}
+    assert owners["normalize"] == {"mwn"} and owners["beta"] == {"cb"}
+    assert "lam" not in kinds and "warmup_epochs" not in kinds
+    assert all(not k.startswith("warmup") for k in kinds)   # a schedule's warmup is the learning rate's
 
 def test_meta_layers_int_is_the_last_k_modules_for_fsr_too():
     """FSR's meta_layers=2 once meant its last two parameter tensors (fc.weight, fc.bias): the
