@@ -65,7 +65,7 @@ PAPER_ROWS = {"softmax": "SoftMax", "cb": "CB-Best", "l2r": "L2R", "mwn": "MWN",
 class Suite:
     name: str
     description: str
-    setting: str                       # "noise", "long_tail" or "mixed": picks the BASE settings
+    regime: str                        # "noise", "long_tail", "mixed" or "webvision": picks the BASE settings
     corruptions: list[str] | dict     # or {profile: [specs]}
     entries: list[Entry]
     overrides: dict = field(default_factory=dict)   # {profile: {key: value}} on top of BASE
@@ -87,7 +87,7 @@ class Suite:
     def paper_protocols(self) -> dict:
         """Each row's protocol (reports.protocols.KEYS) as its paper-profile trials run it; none
         for a suite without a paper profile."""
-        if ("paper", self.setting) not in BASE or (isinstance(self.corruptions, dict) and "paper" not in self.corruptions):
+        if ("paper", self.regime) not in BASE or (isinstance(self.corruptions, dict) and "paper" not in self.corruptions):
             return {}
         out: dict = {}
         for t in expand(self, "paper", seeds=1):
@@ -95,7 +95,7 @@ class Suite:
         return out
 
     def settings(self, profile: str) -> dict:
-        return {**BASE[(profile, self.setting)], "task": self.task, **self.overrides.get(profile, {})}
+        return {**BASE[(profile, self.regime)], "task": self.task, **self.overrides.get(profile, {})}
 
 
 def _hparams(entry: Entry, profile: str, dataset: str) -> dict:

@@ -17,8 +17,7 @@ import warnings
 
 import torch
 
-from datasets.augment import to_device
-
+from ._device import to_device
 from .base import soft_ce
 
 PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")

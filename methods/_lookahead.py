@@ -11,10 +11,9 @@ from typing import ClassVar
 
 import torch
 
-from datasets.augment import to_device
-
 from .base import Method
 from .domains import Bool, Choice, Int
+from ._device import to_device
 from ._functional import META_LAYERS, loss_jvp, meta_parameter_names, named_subset
 from ._tangent import META_GRADS, ce_tangent, recorder_for
 

@@ -53,8 +53,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from datasets.augment import to_device
-
+from ._device import to_device
 from ._dictionary import PUSHERS, Dictionary  # noqa: F401 (PUSHERS: the suites read it here)
 from ._functional import (META_LAYERS, deep_lookahead, eval_mode, frozen_bn_stats, meta_parameter_names,
                           named_subset)

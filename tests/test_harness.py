@@ -8,7 +8,7 @@ import torch
 import methods
 from bench import schedules
 from bench.harness import train
-from bench.metrics import WeightStats, auroc, shot_accuracy
+from bench.diagnostics import WeightStats, auroc, shot_accuracy
 from bench.models import build_model
 from methods.base import Method, per_sample_ce
 

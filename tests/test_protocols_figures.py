@@ -16,7 +16,7 @@ import torch
 
 import datasets
 from bench import cli, harness, suites
-from bench.metrics import shot_accuracy
+from bench.diagnostics import shot_accuracy
 from bench.models import build_model
 from methods import METHODS, Context
 from reports import paper

@@ -94,3 +94,16 @@ def test_a_method_draws_from_named_streams_of_the_trial_seed():
     for path in Path(methods.__file__).parent.glob("*.py"):
         if path.name != "base.py":
             assert "manual_seed" not in path.read_text() and "initial_seed" not in path.read_text(), path.name
+
+
+def test_methods_import_nothing_of_datasets():
+    """The device helper lives beside the methods (methods._device): no methods -> datasets arrow."""
+    import ast
+    from pathlib import Path
+
+    import methods
+    for path in Path(methods.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            assert not any(n.split(".")[0] == "datasets" for n in names), path.name
