@@ -5,9 +5,9 @@ Two entry points:
 
 - ``measure(config) -> dict``: one method in this process (the Ray ``cost`` suite runs each
   trial in a fresh process, which is what makes its memory figure honest on a CPU).
-- ``compare(methods, model, ...) -> dict``: several methods interleaved round-robin in ONE
-  process (timing drift and neighbours' load hit every method alike), medians and ratios to
-  softmax; ``format_table`` prints it (``bench.compare``). ``python -m bench.cost [model]
+- ``bench.compare.compare(methods, model, ...) -> dict``: several methods interleaved
+  round-robin in ONE process (timing drift and neighbours' load hit every method alike), medians
+  and ratios to softmax; ``bench.compare.format_table`` prints it. ``python -m bench.cost [model]
   [methods...]`` runs it.
 
 FSR's cost floor (a plain step plus one no-grad forward of its q reward samples joined to
@@ -28,10 +28,9 @@ import math
 import statistics
 import time
 
-from .compare import compare, format_table, main  # noqa: F401 (bench.cost's interface, re-exported)
-from .instruments import MemoryProbe
-from .stepper import (DEFAULTS, StepRunner, _config, _summary,  # noqa: F401
-                      _timed, device_name, fsr_floor, make_runner)  # (re-exported)
+from .compare import main
+from .instruments import MemoryProbe, device_name, summarize_steps
+from .stepper import _config, _timed, make_runner
 
 
 def measure(config: dict, strict: bool = True) -> dict:
@@ -84,7 +83,7 @@ def measure(config: dict, strict: bool = True) -> dict:
     cpu: list[float] = []
     times = _timed(runner, int(cfg["steps"]), cpu)
     mem = probe.stop()
-    return dict(**_summary(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem,
+    return dict(**summarize_steps(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem,
                 device=device_name(runner.device), method=cfg["method"], precision=runner.precision,
                 model=cfg["model"], input_shape=list(cfg["input_shape"]), num_classes=cfg["num_classes"],
                 batch_size=int(cfg["batch_size"]), steps=len(times),

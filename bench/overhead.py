@@ -19,9 +19,8 @@ from methods.base import SGD
 
 from . import allocator
 from .models import INPUT_SHAPES
-from .stepper import device_name
 from .harness import make_batch, resolve_device, take_step
-from .instruments import StepTimer
+from .instruments import StepTimer, device_name
 from .models import build_model
 
 OPTIM = dict(SGD)

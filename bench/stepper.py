@@ -17,7 +17,7 @@ from methods._functional import eval_mode, frozen_bn_stats
 
 from . import allocator
 from .harness import resolve_device, use_channels_last
-from .instruments import StepTimer, device_name, summarize_steps as _summary  # noqa: F401 (re-exported)
+from .instruments import StepTimer
 from .models import INPUT_SHAPES, build_model
 
 DEFAULTS = dict(

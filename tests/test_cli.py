@@ -88,7 +88,7 @@ def test_rerun_without_resume_refuses_to_duplicate(tmp_path, capsys):
 
 def test_every_suite_expands_for_every_profile_with_shapes_that_fit():
     from bench import suites
-    from bench.cost import make_runner
+    from bench.stepper import make_runner
 
     for suite in suites.SUITES.values():
         for profile in suites.PROFILES:

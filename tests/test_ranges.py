@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bench import cli, suites
-from bench.cost import make_runner
+from bench.stepper import make_runner
 from methods import METHODS
 
 RUN = ["run", "--suite", "label_noise", "--profile", "smoke", "--corruptions", "uniform:0.4"]

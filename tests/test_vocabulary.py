@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from bench.cost import make_runner
+from bench.stepper import make_runner
 from bench.models import build_model
 from methods import METHODS
 from methods._functional import meta_parameter_names
