@@ -12,7 +12,8 @@ import torch
 from methods import METHODS
 from methods import _precision as amp
 
-from .stepper import _summary, _timed, device_name, fsr_floor, make_runner
+from .instruments import device_name, summarize_steps
+from .stepper import _timed, fsr_floor, make_runner
 
 
 def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps: int = 5,
@@ -67,7 +68,7 @@ def _build(configs: dict, base_of: dict, baseline: str, warmup: int) -> tuple[di
         except Exception as e:  # noqa: BLE001 (reported, not raised: one broken method must not hide the rest)
             skipped[name] = f"{type(e).__name__}: {e}"
     if baseline not in runners:
-        raise RuntimeError(f"bench.cost.compare: the baseline {baseline!r} cannot be built: {skipped[baseline]}")
+        raise RuntimeError(f"bench.compare: the baseline {baseline!r} cannot be built: {skipped[baseline]}")
     for name in [n for n in runners if base_of[n] not in runners]:
         skipped[name] = f"its baseline {base_of[name]} cannot be built"
         del runners[name]
@@ -105,7 +106,7 @@ def _ratios(times: dict, cpu: dict, name: str, base: str) -> dict:
     cr = [m / b for m, b in zip(cpu_rounds, med(cpu[base]))]
     has_cpu = bool(flat(cpu[name]))
     pooled = lambda d, n: statistics.median(flat(d[n]))
-    return dict(**_summary(flat(times[name])), ratio=statistics.median(rr), baseline=base,
+    return dict(**summarize_steps(flat(times[name])), ratio=statistics.median(rr), baseline=base,
                 ratio_pooled=pooled(times, name) / pooled(times, base), round_ratios=rr, round_medians=rounds,
                 cpu_time_s=pooled(cpu, name) if has_cpu else math.nan,
                 cpu_ratio=statistics.median(cr) if has_cpu else math.nan,

@@ -5,9 +5,9 @@ Two entry points:
 
 - ``measure(config) -> dict``: one method in this process (the Ray ``cost`` suite runs each
   trial in a fresh process, which is what makes its memory figure honest on a CPU).
-- ``compare(methods, model, ...) -> dict``: several methods interleaved round-robin in ONE
-  process (timing drift and neighbours' load hit every method alike), medians and ratios to
-  softmax; ``format_table`` prints it (``bench.compare``). ``python -m bench.cost [model]
+- ``bench.compare.compare(methods, model, ...) -> dict``: several methods interleaved
+  round-robin in ONE process (timing drift and neighbours' load hit every method alike), medians
+  and ratios to softmax; ``bench.compare.format_table`` prints it. ``python -m bench.cost [model]
   [methods...]`` runs it.
 
 FSR's cost floor (a plain step plus one no-grad forward of its q reward samples joined to
@@ -18,8 +18,8 @@ row's ratio to it.
 
 What is timed is ``method.update(batch, info)``, one whole optimisation step, on batches cut
 from a synthetic training set resident on the device (no augmentation, no data loading).
-Methods with a warm-up phase (FSR's ``warmup_epochs``) are measured in their active phase:
-``warmup_epochs=0`` unless the config's hparams say otherwise. Epoch-end work (FSR's
+Methods with a warm-up phase (FSR's ``reweight_start``) are measured in their active phase:
+``reweight_start=0`` unless the config's hparams say otherwise. Epoch-end work (FSR's
 dictionary refresh) is not part of a step and is not timed.
 """
 from __future__ import annotations
@@ -28,10 +28,9 @@ import math
 import statistics
 import time
 
-from .compare import compare, format_table, main  # noqa: F401 (bench.cost's interface, re-exported)
-from .instruments import MemoryProbe
-from .stepper import (DEFAULTS, StepRunner, _config, _summary,  # noqa: F401
-                      _timed, device_name, fsr_floor, make_runner)  # (re-exported)
+from .compare import main
+from .instruments import MemoryProbe, device_name, summarize_steps
+from .stepper import _config, _timed, make_runner
 
 
 def measure(config: dict, strict: bool = True) -> dict:
@@ -48,7 +47,7 @@ def measure(config: dict, strict: bool = True) -> dict:
       batch_size       B (default 100)
       method           registry name (default "softmax")
       hparams          the method's hyper-parameters (dict). FSR-like methods get
-                       warmup_epochs=0 unless given, so the re-weighting step is what is timed
+                       reweight_start=0 unless given, so the re-weighting step is what is timed
                        (L2R and MWN: reward_batch, their clean batch, default 100;
                        FSR: reward_batch q, default 200)
       reward_per_class clean reward-set size per class (default 10, i.e. 100 samples at C=10)
@@ -84,7 +83,7 @@ def measure(config: dict, strict: bool = True) -> dict:
     cpu: list[float] = []
     times = _timed(runner, int(cfg["steps"]), cpu)
     mem = probe.stop()
-    return dict(**_summary(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem,
+    return dict(**summarize_steps(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem,
                 device=device_name(runner.device), method=cfg["method"], precision=runner.precision,
                 model=cfg["model"], input_shape=list(cfg["input_shape"]), num_classes=cfg["num_classes"],
                 batch_size=int(cfg["batch_size"]), steps=len(times),

@@ -3,7 +3,7 @@
 (a) The per-step table of every method (one row per method, the paper profile's
     hyper-parameters, its re-weighting phase) on ResNet-32 (the long-tail suite, B = 128) and
     WRN-28-10 (the label-noise suite, B = 100), in fp32 and bf16: median time per step as a
-    ratio to softmax in the same precision (interleaved rounds, ``bench.cost.compare``), FSR's
+    ratio to softmax in the same precision (interleaved rounds, ``bench.compare.compare``), FSR's
     ratio to its floor, and the peak GPU memory of each method measured alone.
 (b) One epoch of the paper label-noise profile per method, on synthetic CIFAR-shaped data
     (50,000 samples, resident on the GPU) in the profile's precision: epoch seconds.
@@ -29,7 +29,7 @@ import torch
 from methods import get_method_class
 from methods._precision import PRECISIONS
 
-from . import cost, suites
+from . import compare, cost, stepper, suites
 from .checks import UsageError, check_device_name
 from .harness import resolve_device, reward_per_class, train
 from .models import MODELS
@@ -40,7 +40,7 @@ STEP_SUITES = {"resnet32": "long_tail", "wrn28_10": "label_noise"}
 
 def suite_rows(suite_name: str, profile: str = "paper") -> tuple[dict, dict]:
     """(the suite's first trial config, {label: trial config}): one row per method (its first
-    entry), the re-weighting phase from the first step (``warmup_epochs=0``)."""
+    entry), the re-weighting phase from the first step (``reweight_start=0``)."""
     trials = suites.expand(suites.SUITES[suite_name], profile, seeds=1)
     first = trials[0]
     rows = {}
@@ -48,8 +48,8 @@ def suite_rows(suite_name: str, profile: str = "paper") -> tuple[dict, dict]:
         if t["corruption"] != first["corruption"] or t["dataset"] != first["dataset"] or t["method"] in rows:
             continue
         hp = dict(t["hparams"])
-        if "warmup_epochs" in get_method_class(t["method"]).defaults:
-            hp["warmup_epochs"] = 0
+        if "reweight_start" in get_method_class(t["method"]).defaults:
+            hp["reweight_start"] = 0
         rows[t["method"]] = {**t, "hparams": hp}
     return first, rows
 
@@ -65,10 +65,10 @@ def step_table(model: str, device: str, precisions, steps: int, repeats: int, ba
     variants = {label: {"method": cfg["method"], "hparams": cfg["hparams"]} for label, cfg in rows.items()
                 if label != "softmax"}
     q = int(rows["fsr"]["hparams"].get("reward_batch", 200)) if "fsr" in rows else 200
-    variants["floor"] = cost.fsr_floor(q, B)
-    res = cost.compare(["softmax"], model=model, batch_size=B, steps=steps, warmup=2, repeats=repeats,
+    variants["floor"] = stepper.fsr_floor(q, B)
+    res = compare.compare(["softmax"], model=model, batch_size=B, steps=steps, warmup=2, repeats=repeats,
                        variants=variants, precisions=tuple(precisions), **common)
-    lines = [cost.format_table(res, "floor")]
+    lines = [compare.format_table(res, "floor")]
     mem = {}
     for prec in precisions:
         tag = "" if prec == precisions[0] else f"@{prec}"
@@ -151,8 +151,8 @@ def exactness(device: str) -> str:
     for method in ("l2r", "mwn", "fsr"):
         w = {}
         for prec in ("fp32", "bf16"):
-            hp = {"warmup_epochs": 0} if method == "fsr" else {}
-            r = cost.make_runner(dict(model="resnet32", dataset="cifar10", method=method, batch_size=128,
+            hp = {"reweight_start": 0} if method == "fsr" else {}
+            r = stepper.make_runner(dict(model="resnet32", dataset="cifar10", method=method, batch_size=128,
                                       hparams=hp, precision=prec, device=device))
             w[prec] = r.step()["weights"].float()
         dw = float((w["bf16"] - w["fp32"]).abs().max() / w["fp32"].abs().max())

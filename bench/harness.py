@@ -35,12 +35,13 @@ import torch
 import datasets
 from methods import Batch, Context, StepInfo, get_method_class
 from methods import _precision as amp
+from methods._device import to_device
 from methods.base import SGD
 from reports.metrics import METRICS
 
 from . import allocator, checkpoint
 from .instruments import StepTimer, device_name, peak_memory_mb, reset_peak_rss, summarize_steps
-from .metrics import WeightStats, shot_accuracy
+from .diagnostics import WeightStats, shot_accuracy
 from .models import build_model
 from .schedules import make_schedule
 
@@ -222,7 +223,7 @@ class Trial:
         self.ctx = Context(num_classes=ds.num_classes, class_counts=self.counts, num_train=self.n, epochs=self.epochs,
                            steps_per_epoch=self.steps_per_epoch, batch_size=self.bs, optim=dict(cfg["optim"]),
                            train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
-                           reward_y=data.y_reward, augment=self.augment, generator=gen, device=device,
+                           reward_y=data.y_reward, augment=self.augment, seed=seed, device=device,
                            scaler=amp.make_scaler(device, self.prec))
         self.method = get_method_class(cfg["method"])(model, self.ctx, **cfg["hparams"])
         self.lr_at = make_schedule(cfg["schedule"], cfg["optim"]["lr"])
@@ -242,7 +243,7 @@ class Trial:
         """One epoch of steps on a fresh permutation; the sums of what the method returned."""
         self.model.train()
         data, bs, spe = self.data, self.bs, self.steps_per_epoch
-        perm = datasets.augment.to_device(torch.randperm(self.n, generator=self.gen), self.device)
+        perm = to_device(torch.randperm(self.n, generator=self.gen), self.device)
         sums: dict[str, float] = {}
         for b in range(self.steps_in(epoch)):
             batch = make_batch(data.x_train, data.y_train, perm[b * bs:(b + 1) * bs], self.augment, self.layout)

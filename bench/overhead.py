@@ -19,9 +19,8 @@ from methods.base import SGD
 
 from . import allocator
 from .models import INPUT_SHAPES
-from .stepper import device_name
 from .harness import make_batch, resolve_device, take_step
-from .instruments import StepTimer
+from .instruments import StepTimer, device_name
 from .models import build_model
 
 OPTIM = dict(SGD)
@@ -84,7 +83,7 @@ def harness_loop(model, x, y, batch_size: int, seed: int):
     augment = lambda t, generator=None: aug_fn(t, generator=gen if generator is None else generator)
     ctx = Context(num_classes=num_classes, class_counts=torch.bincount(y.cpu(), minlength=num_classes),
                   num_train=n, epochs=10**6, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
-                  optim=dict(OPTIM), train_x=x, train_y=y, augment=augment, generator=gen, device=dev)
+                  optim=dict(OPTIM), train_x=x, train_y=y, augment=augment, seed=seed, device=dev)
     method = get_method_class("softmax")(model, ctx)
     timer, sums, count = StepTimer(dev), {}, [0]
 

@@ -132,7 +132,7 @@ def resolve_all(values: dict, profile: str, dataset: str | None = None) -> dict:
     return out
 
 
-# Settings shared by every suite of a profile, per setting ("noise", "long_tail" or "mixed").
+# Settings shared by every suite of a profile, per regime (a Suite's ``regime``: "noise", "long_tail", ...).
 # quick: MNIST-1D with 4,000 training samples, where a 31-epoch run lets plain softmax fit the
 # noisy labels (its final accuracy falls well below its best), so re-weighting has room to help.
 # paper: the paper's and the reference scripts' protocols; the test set is evaluated on an EMA

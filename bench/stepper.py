@@ -17,7 +17,7 @@ from methods._functional import eval_mode, frozen_bn_stats
 
 from . import allocator
 from .harness import resolve_device, use_channels_last
-from .instruments import StepTimer, device_name, summarize_steps as _summary  # noqa: F401 (re-exported)
+from .instruments import StepTimer
 from .models import INPUT_SHAPES, build_model
 
 DEFAULTS = dict(
@@ -94,8 +94,8 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
     seed, C, B = int(cfg["seed"]), int(cfg["num_classes"]), int(cfg["batch_size"])
     cls = get_method_class(cfg["method"])
     hparams = dict(cfg["hparams"])
-    if "warmup_epochs" in cls.defaults:      # time the active (re-weighting) step, not the warm-up
-        hparams.setdefault("warmup_epochs", 0)
+    if "reweight_start" in cls.defaults:      # time the active (re-weighting) step, not the warm-up
+        hparams.setdefault("reweight_start", 0)
 
     gen = torch.Generator().manual_seed(seed)
     # Enough training samples for several distinct batches and for FSR's dictionary/reward draw.
@@ -122,7 +122,7 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
     ctx = Context(num_classes=C, class_counts=torch.bincount(y, minlength=C).cpu(), num_train=n,
                   epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=B, optim=dict(cfg["optim"]),
                   train_x=x, train_y=y, reward_x=xr if nr else None, reward_y=yr if nr else None,
-                  generator=torch.Generator().manual_seed(seed), device=device, scaler=amp.make_scaler(device, prec))
+                  seed=seed, device=device, scaler=amp.make_scaler(device, prec))
     method = cls(model, ctx, **hparams)
     batches = []
     for i in range(steps_per_epoch):

@@ -69,7 +69,7 @@ PAPER_ROWS = {"softmax": "SoftMax", "cb": "CB-Best", "l2r": "L2R", "mwn": "MWN",
 class Suite:
     name: str
     description: str
-    setting: str                       # "noise", "long_tail", "webvision" or "mixed": picks the BASE settings
+    regime: str                        # "noise", "long_tail", "mixed" or "webvision": picks the BASE settings
     corruptions: list[str] | ByProfile   # or a list per profile
     entries: list[Entry]
     overrides: dict = field(default_factory=dict)   # {key: value (or ByProfile, ...)} on top of BASE
@@ -93,7 +93,7 @@ class Suite:
         the paper's numbers (the report's ``published_profile``) run it; none for a suite
         without that profile."""
         profile = (self.report or SuiteReport(title=self.name)).published_profile
-        if not all(not isinstance(v, ByProfile) or v.covers(profile) for v in (BASE[self.setting], self.corruptions)):
+        if not all(not isinstance(v, ByProfile) or v.covers(profile) for v in (BASE[self.regime], self.corruptions)):
             return {}
         out: dict = {}
         for t in expand(self, profile, seeds=1):
@@ -103,7 +103,7 @@ class Suite:
     def settings(self, profile: str, dataset: str | None = None) -> dict:
         """The trial settings of ``profile`` (on ``dataset``): BASE's, the task, the overrides
         (an override resolved to OMIT leaves BASE's value)."""
-        return {**resolve_all(resolve(BASE[self.setting], profile), profile, dataset), "task": self.task,
+        return {**resolve_all(resolve(BASE[self.regime], profile), profile, dataset), "task": self.task,
                 **resolve_all(self.overrides, profile, dataset)}
 
 
@@ -122,14 +122,14 @@ SMALL_CAP = dict(dictionary_max_fraction=ByProfile(smoke=0.1, quick=0.1, paper=1
 # 80% noise: dictionary purity 0.58, FSR 56.7% against softmax's 57.7%; with E = 20, purity 0.70
 # and 70.3%; at 40% noise 94.6 and 94.4, 3 seeds each.)
 FSR_NOISE = dict(dictionary_size=2000, reward_batch=200, relabel_weight=2.0,
-                 warmup_epochs=ByProfile(smoke=1, quick=20, paper=20), **SMALL_CAP)
+                 reweight_start=ByProfile(smoke=1, quick=20, paper=20), **SMALL_CAP)
 # Long tail (Table 4, CIFAR long-tailed row; run_fsr_cifar_longtail.sh): shifted normalisation,
 # |R| = 3k, q = 800, label smoothing 0.1, no re-labelling or MixUp; FSR-DF defers the
 # re-weighting to the first learning-rate decay (the script's `--meta_start_epoch=160`). The
 # script is FSR-DF's; no script or text gives non-deferred FSR's warm-up E, so it takes the
 # reference's flag default `meta_start_epoch=20` (ieg/options.py), 2 of the quick profile's 20 epochs.
-FSR_LT = dict(normalize="shift", dictionary_size=3000, reward_batch=800, label_smoothing=0.1, relabel=False,
-              mixup=False, warmup_epochs=ByProfile(smoke=1, quick=2, paper=20), **SMALL_CAP)
+FSR_LT = dict(weight_rule="shift", dictionary_size=3000, reward_batch=800, label_smoothing=0.1, relabel=False,
+              mixup=False, reweight_start=ByProfile(smoke=1, quick=2, paper=20), **SMALL_CAP)
 # Long-tail reward sets (paper Table 6: "10 images per class"): L2R and MWN draw theirs as
 # MW-Net's class-imbalance code does (xjtushujun/Meta-weight-net_class-imbalance `build_dataset`,
 # `num_meta=10`; the paper's L2R and MWN rows are that code's): per class from the balanced set
@@ -140,15 +140,15 @@ LT_REWARD = dict(reward_per_class=ByProfile(smoke=5, quick=10, paper=10))
 # normalisation, label smoothing 0.1 (with MixUp on, of the meta loss only, as ieg/models/fsr.py),
 # MixUp and re-labelling on (p = 2), q = 200 and queue_capacity = 2000: the script's |R|, which
 # wins over Table 4's 3k (the two disagree). Weight decay and schedule: BASE's "mixed" (FSR_LT_PROTOCOL).
-FSR_MIXED = dict(normalize="clip", dictionary_size=2000, reward_batch=200, label_smoothing=0.1, mixup=True,
-                 relabel=True, relabel_weight=2.0, warmup_epochs=ByProfile(smoke=1, quick=16, paper=160),
+FSR_MIXED = dict(weight_rule="clip", dictionary_size=2000, reward_batch=200, label_smoothing=0.1, mixup=True,
+                 relabel=True, relabel_weight=2.0, reweight_start=ByProfile(smoke=1, quick=16, paper=160),
                  **SMALL_CAP)
 # WebVision (Table 4, WebVision row; run_fsr_webvision.sh): |R| = 5k (--queue_capacity=5000), q = 200
 # (queue_bs default), p = 1 and history weight 0.1 (--use_pseudo_loss=all_1_0.1_1), warm-up E = 20
 # (--meta_start_epoch=20, epochs counted from step 0, the 3 lr warm-up epochs included, as here).
 # The run's length and schedule: bench.profiles, BASE["webvision"] (paper).
 FSR_WEBVISION = dict(dictionary_size=5000, reward_batch=200, relabel_weight=1.0,
-                     warmup_epochs=ByProfile(smoke=1, quick=10, paper=20), **SMALL_CAP)
+                     reweight_start=ByProfile(smoke=1, quick=10, paper=20), **SMALL_CAP)
 # MWN under noise on the small profiles: weights normalised to sum to one (the older official
 # script's option). Unnormalised, the quick profile's weighting network learns "weight every
 # sample more" in the first epochs and its sigmoid saturates at 1 for all losses (plain softmax;
@@ -159,7 +159,7 @@ MWN_NOISE = dict(normalize=ByProfile(smoke=True, quick=True, paper=False))
 # weight decay 5e-4 for the weighting net; weights normalised in the virtual and the real step).
 MWN_LT = dict(wnet_optim="sgd", wnet_lr=1e-5, wnet_weight_decay=5e-4, wnet_nesterov=True, normalize=True)
 # GCE and ELR: the robust-loss baselines of the paper's Tables 1-3, with their papers' settings
-# (GCE q = 0.7; ELR beta = 0.7, lam = 3, its defaults and CIFAR-10 setting; on CIFAR-100 0.9 and 7)
+# (GCE q = 0.7; ELR target_momentum = 0.7, reg_weight = 3, its defaults and CIFAR-10 setting; on CIFAR-100 0.9 and 7)
 # GCE's published numbers are its truncated L_q with pruning (methods.gce; AlanChou/Truncated-Loss
 # main.py / README): k = 0.5, pruning every 10 epochs from start_prune = 40 of 120 epochs on
 # CIFAR-10 and 80 of 150 on CIFAR-100, here as those fractions of our run (127 epochs: start_prune
@@ -171,7 +171,7 @@ GCE_TRUNCATED = dict(truncated=ByProfile(paper=True, default=OMIT), k=ByProfile(
                      prune_start=ByProfile(paper=ByDataset(cifar10=40 / 120, cifar100=80 / 150), default=OMIT),
                      prune_augment=ByProfile(paper=True, default=OMIT))
 NOISE_METHODS = [_e("softmax"), _e("cb"), _e("l2r"), _e("mwn", **MWN_NOISE), _e("fsr", **FSR_NOISE),
-                 _e("gce", **GCE_TRUNCATED), _e("elr", beta=ByDataset(cifar100=0.9), lam=ByDataset(cifar100=7.0))]
+                 _e("gce", **GCE_TRUNCATED), _e("elr", target_momentum=ByDataset(cifar100=0.9), reg_weight=ByDataset(cifar100=7.0))]
 # MWN under MW-Net's own class-imbalance protocol (xjtushujun/Meta-weight-net_class-imbalance,
 # meta-weight-net-class-imbalance.py defaults): ResNet-32, 100 epochs, batch 100, SGD lr 0.1,
 # momentum 0.9, Nesterov, weight decay 5e-4, no warm-up, x0.1 at epochs 80 and 90 of
@@ -232,14 +232,14 @@ PUSHER_DATASETS = ByProfile(paper=["cifar100"], default=None)
 SENSITIVITY = {
     "dictionary_size": ByProfile(smoke=(200, 400), quick=(200, 400, 800), paper=(1000, 2000, 4000, 8000)),
     "reward_batch": (100, 200, 400),
-    "lam": (0.5, 0.9, 0.99),
+    "score_momentum": (0.5, 0.9, 0.99),
     "alpha": (0.01, 0.1, 1.0),
     "relabel_history": (0.0, 0.1, 0.5),
     "relabel_weight": (1.0, 2.0, 4.0),
 }
 # every point keeps q <= |R| (FSR.check_together, the reference's queue assertion): smoke's base
 # |R| is quick's 400, so that q = 400 fits
-SENSITIVITY_BASE = {**FSR_NOISE, "dictionary_max_fraction": 1.0, "lam": 0.9, "alpha": 0.1, "relabel_history": 0.1,
+SENSITIVITY_BASE = {**FSR_NOISE, "dictionary_max_fraction": 1.0, "score_momentum": 0.9, "alpha": 0.1, "relabel_history": 0.1,
                     "dictionary_size": ByProfile(smoke=400, quick=400, paper=2000)}
 
 
@@ -273,7 +273,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
            _e("mwn", "mwn-mwnet", settings={**LT_REWARD, **MWNET_LT_PROTOCOL}, profiles=("paper",), paper="MWN",
               **MWN_LT),
            _e("fsr", settings=FSR_LT_PROTOCOL, **FSR_LT),
-           _e("fsr_df", settings=FSR_LT_PROTOCOL, warmup_epochs="lr_decay", **SMALL_CAP)], datasets=BOTH_CIFARS,
+           _e("fsr_df", settings=FSR_LT_PROTOCOL, reweight_start="lr_decay", **SMALL_CAP)], datasets=BOTH_CIFARS,
           report=SuiteReport("Long tail", "imbalance", plots=("shots",), paper_tables=("long-tail table",))),
     Suite("mixed", "long tail 1 / 10 / 50 / 200 with uniform noise 0.2 / 0.4 (paper Table 7)", "mixed",
           [f"lt:{imb}+uniform:{r}" if imb > 1 else f"uniform:{r}" for r in (0.2, 0.4) for imb in (1, 10, 50, 200)],

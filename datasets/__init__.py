@@ -4,7 +4,6 @@ from __future__ import annotations
 from . import augment
 from .base import Dataset, DatasetError
 from .corruptions import Corrupted, Spec, SpecError, corrupt, parse
-from .embedded import load_digits, load_mnist1d
 from .prepare import Plan, Prepared, describe, expected_noise, plan, prepare, reward_split
 from .registry import DATASETS, DEFAULT, identity, load_dataset
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-KINDS = ("uniform", "sym", "asym", "lt", "idn", "human")
+#: the kinds, each with the fixed id of its random stream (``corrupt``: one stream per stage, from
+#: the seed, the stage and this id). An id is never changed or reused: a new kind takes a new one,
+#: wherever it is listed, so that no existing kind's labels change.
+KINDS = {"uniform": 0, "sym": 1, "asym": 2, "lt": 3, "idn": 4, "human": 5}
 #: the human label sets (CIFAR-N, datasets.human): name -> (its data set, the key in the published file)
 HUMAN_LABELS = {"aggre": ("cifar10", "aggre_label"), "rand1": ("cifar10", "random_label1"),
                 "rand2": ("cifar10", "random_label2"), "rand3": ("cifar10", "random_label3"),
@@ -219,7 +222,7 @@ def corrupt(labels, num_classes: int, spec, seed: int, asym_target=None, feature
     kept = np.arange(len(labels))
     observed = labels.copy()
     for stage, part in enumerate(spec.parts):
-        rng = np.random.default_rng([seed, stage, KINDS.index(part.kind)])
+        rng = np.random.default_rng([seed, stage, KINDS[part.kind]])
         if part.kind == "lt":
             sel = long_tail(observed, num_classes, part.value, rng)
             kept, observed = kept[sel], observed[sel]

@@ -3,7 +3,7 @@ re-chosen at every epoch end, from which each step draws its class-balanced rewa
 
 A pusher scores the samples of each training batch:
 - "meta_margin" (FSR): the meta-margin, CE before minus CE after the look-ahead, smoothed by a
-  momentum score s <- lam * s + (1 - lam) * margin;
+  momentum score s <- m * s + (1 - m) * margin (m: FSR's ``score_momentum``);
 - "neg_loss": minus the per-sample CE, smoothed the same way;
 - "max_margin": the logit of the observed label minus the largest other, smoothed the same way;
 - "aum": that logit margin averaged over every presentation (area under the margin);
@@ -17,8 +17,7 @@ import warnings
 
 import torch
 
-from datasets.augment import to_device
-
+from ._device import to_device
 from .base import soft_ce
 
 PUSHERS = ("meta_margin", "neg_loss", "max_margin", "forgetting", "aum")
@@ -29,12 +28,12 @@ class Dictionary:
     re-chooses R, ``draw`` is the next reward batch's indices. ``gen`` is the method's generator
     (shared: the draws interleave with its other random numbers)."""
 
-    def __init__(self, labels, num_classes, per_class, draw_per_class, pusher, lam, gen, dtype):
+    def __init__(self, labels, num_classes, per_class, draw_per_class, pusher, momentum, gen, dtype):
         if pusher not in PUSHERS:
             raise ValueError(f"fsr: pusher must be one of {PUSHERS}, not {pusher!r}")
         n, dev = len(labels), labels.device
         self.labels, self.per_class, self.draw_per_class = labels, per_class, draw_per_class
-        self.pusher, self.lam, self.gen = pusher, lam, gen
+        self.pusher, self.momentum, self.gen = pusher, momentum, gen
         self.classes = [c for c in range(num_classes) if (labels == c).any()]
         if len(self.classes) < num_classes:
             warnings.warn(f"fsr: {num_classes - len(self.classes)} class(es) have no training sample; "
@@ -98,7 +97,7 @@ class Dictionary:
             s["prev_correct"][idx] = correct
             s["ever_correct"][idx] |= correct
         else:
-            s["score"][idx] = self.lam * s["score"][idx] + (1 - self.lam) * value
+            s["score"][idx] = self.momentum * s["score"][idx] + (1 - self.momentum) * value
 
     def refresh(self) -> dict:
         """Re-choose R by the scores; what the epoch's line reports of it."""

@@ -2,8 +2,8 @@
 set drawn in reshuffled passes with the method's own generator and augmented as the training
 batches, the meta layers (``meta_layers``: one meaning for every method, see
 ``methods._functional.meta_parameter_names``) and the tangent recorder of their forward-mode
-weights. A subclass sets ``seed_offset`` (its sampler's seed past the trial's) and writes its
-step; its own hyper-parameters extend ``LookAhead.defaults``."""
+weights. A subclass names its sampler's random stream (``reward_stream``, methods.base.STREAMS) and
+writes its step; its own hyper-parameters extend ``LookAhead.defaults``."""
 from __future__ import annotations
 
 import warnings
@@ -11,10 +11,9 @@ from typing import ClassVar
 
 import torch
 
-from datasets.augment import to_device
-
 from .base import Method
 from .domains import Bool, Choice, Int
+from ._device import to_device
 from ._functional import META_LAYERS, loss_jvp, meta_parameter_names, named_subset
 from ._tangent import META_GRADS, ce_tangent, recorder_for
 
@@ -23,9 +22,9 @@ class RewardSampler:
     """Cycles through the clean reward set in reshuffled passes, ``size`` samples at a time,
     with its own generator (so the harness's data order is unaffected)."""
 
-    def __init__(self, x, y, size, seed):
+    def __init__(self, x, y, size, gen: torch.Generator):
         self.x, self.y, self.size = x, y, min(int(size), len(y))
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = gen
         self.order, self.pos = torch.randperm(len(y), generator=self.gen), 0
 
     def state_dict(self) -> dict:
@@ -54,14 +53,13 @@ class LookAhead(Method):
                "meta_grad": Choice(*META_GRADS)}
     needs_reward = True
     state_attrs: ClassVar[tuple[str, ...]] = ("reward",)
-    seed_offset: ClassVar[int] = 7919
+    reward_stream: ClassVar[str] = "lookahead.reward"   # the sampler's stream (Context.stream)
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)
         self.recorder = recorder_for(model, self.hp["meta_grad"], type(self).__name__.lower())
         self.meta_names = meta_parameter_names(model, self.hp["meta_layers"])
-        seed = ctx.generator.initial_seed() if ctx.generator is not None else 0
-        self.reward = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["reward_batch"], seed + self.seed_offset)
+        self.reward = RewardSampler(ctx.reward_x, ctx.reward_y, self.hp["reward_batch"], ctx.stream(self.reward_stream))
 
     def reward_batch(self):
         """The next clean batch (augmented with the sampler's generator, if ``reward_augment``)."""

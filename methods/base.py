@@ -6,6 +6,7 @@ evaluation and metrics, and knows nothing of any particular method.
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -41,7 +42,8 @@ class Context:
     """What a method may know of the run. ``reward_*`` is the clean reward set (empty unless
     the suite sets one aside); ``train_x``/``train_y`` are the whole training set with observed
     labels (FSR draws its dictionary from them); ``augment(x, generator=None)`` is the harness's
-    batch augmentation (a method passes its own generator, so the harness's draws stay as they are)."""
+    batch augmentation (a method passes its own generator, so the harness's draws stay as they are);
+    ``seed`` is the trial's seed, from which ``stream(name)`` hands out a method's own generators."""
 
     num_classes: int
     class_counts: torch.Tensor
@@ -55,9 +57,34 @@ class Context:
     reward_x: torch.Tensor | None = None
     reward_y: torch.Tensor | None = None
     augment: Callable[..., torch.Tensor] = lambda x, generator=None: x
-    generator: torch.Generator | None = None
+    seed: int = 0
     device: torch.device = torch.device("cpu")
     scaler: Any = None       # fp16: the torch.amp.GradScaler of the step (methods._precision)
+
+    def stream(self, name: str) -> torch.Generator:
+        """A fresh CPU generator for the random stream ``name``, seeded from the trial's seed and
+        the name alone (``stream_offset``): a method's draws never touch the harness's, and
+        adding a stream changes no other."""
+        return torch.Generator().manual_seed(self.seed + stream_offset(name))
+
+
+#: the fixed offset past the trial's seed of each built-in method's random stream, declared once;
+#: an offset is never changed or reused by a new stream of the same method (the numbers drawn
+#: from a stream follow from it). Streams of methods that never run together may share one.
+STREAMS = {
+    "fsr": 7919,             # FSR's dictionary, reward augmentation and MixUp draws
+    "l2r.reward": 7919,      # L2R's reward-set order and augmentation
+    "mwn.reward": 104729,    # MWN's meta-set order and augmentation
+    "gce.prune": 104729,     # truncated GCE's augmentation of the pruning pass
+}
+
+
+def stream_offset(name: str) -> int:
+    """``name``'s offset in ``STREAMS``; a stream not declared there (a user's method) takes one
+    derived from its name (stable across runs and machines, below 2^32)."""
+    if name in STREAMS:
+        return STREAMS[name]
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
 
 
 class Method:

@@ -6,8 +6,8 @@ finite (no NaN, no infinity) and never booleans; nothing raises on an odd value 
 dict): it is simply outside. The bounds and choices are plain fields, so that a search space
 can be read from the same declarations.
 
-    domains = {"dictionary_size": Int(1), "lam": Real(0, 1, hi_open=True),
-               "warmup_epochs": Int(0) | Real(0, 1, lo_open=True, hi_open=True) | Choice("lr_decay")}
+    domains = {"dictionary_size": Int(1), "score_momentum": Real(0, 1, hi_open=True),
+               "reweight_start": Int(0) | Real(0, 1, lo_open=True, hi_open=True) | Choice("lr_decay")}
 """
 from __future__ import annotations
 

@@ -6,12 +6,12 @@ Per training sample i, a target t_i (zero at first) is updated each time the sam
 
     t_i <- beta t_i + (1 - beta) p_i / sum(p_i),   p_i = clamp(softmax(f(x_i)), 1e-4, 1 - 1e-4)
 
-(no gradient through the update), and the loss is
+with beta = ``target_momentum`` (no gradient through the update), and the loss is
 
-    CE(f(x_i), y_i) + lam * log(1 - <t_i, p_i>),
+    CE(f(x_i), y_i) + lambda * log(1 - <t_i, p_i>),
 
-averaged over the batch. The paper's CIFAR-10 setting is beta = 0.7, lam = 3 (CIFAR-100:
-0.9 and 7).
+with lambda = ``reg_weight``, averaged over the batch. The paper's CIFAR-10 setting is
+beta = 0.7, lambda = 3 (CIFAR-100: 0.9 and 7).
 """
 from __future__ import annotations
 
@@ -27,14 +27,16 @@ def clamped_probs(logits):
     return torch.softmax(logits.float(), 1).clamp(1e-4, 1 - 1e-4)
 
 
-def elr_loss(logits, p, y, target, lam):
+def elr_loss(logits, p, y, target, reg_weight):
     """The batch's loss, with ``p = clamped_probs(logits)`` and the batch's targets t_i (updated)."""
-    return F.cross_entropy(logits, y) + lam * torch.log1p(-(target * p).sum(1)).mean()
+    return F.cross_entropy(logits, y) + reg_weight * torch.log1p(-(target * p).sum(1)).mean()
 
 
 class ELR(Method):
-    defaults = {"beta": 0.7, "lam": 3.0}
-    domains = {"beta": Real(0, 1, hi_open=True), "lam": Real(0)}
+    defaults = {"target_momentum": 0.7, "reg_weight": 3.0}   # the paper's beta and lambda
+    domains = {"target_momentum": Real(0, 1, hi_open=True), "reg_weight": Real(0)}
+    #: one name per concept: ``beta`` is CB's effective-number parameter
+    renamed = {"beta": "target_momentum", "lam": "reg_weight"}
     state_attrs = ("target",)
 
     def __init__(self, model, ctx, **hparams):
@@ -44,9 +46,9 @@ class ELR(Method):
     def train_step(self, batch, info):
         logits = self.model(batch.x)
         p = clamped_probs(logits)   # once: the target update takes it without gradient, the loss with
-        b, pd = self.hp["beta"], p.detach()
+        b, pd = self.hp["target_momentum"], p.detach()
         target = b * self.target[batch.idx] + (1 - b) * pd / pd.sum(1, keepdim=True)
         self.target[batch.idx] = target
-        loss = elr_loss(logits, p, batch.y, target, self.hp["lam"])
+        loss = elr_loss(logits, p, batch.y, target, self.hp["reg_weight"])
         self.sgd_step(loss)
         return {"loss": loss.detach()}

@@ -9,15 +9,15 @@ Per step (after the warm-up):
    FC' = FC - alpha * (sum_i eps_i grad CE_i + weight decay + momentum buffer).
    The meta loss is the reward batch's mean CE at FC'; with (G_W, G_b) its gradient w.r.t.
    FC', d L_meta / d eps_i = -alpha * (h_i^T G_W (p_i - y_i) + G_b . (p_i - y_i)).
-4. Weights from that gradient (``normalize``): "clip" w = max(0, -g) / (sum + 1e-5) (noise),
+4. Weights from that gradient (``weight_rule``): "clip" w = max(0, -g) / (sum + 1e-5) (noise),
    "shift" w = r - min(r) + 1/B, r = eps - g, then / sum (long tail).
 5. The real step on sum_i w_i CE_i (+ the momentum re-labelling loss).
 ``train_step`` reads as these phases: reward features, MixUp, look-ahead, weights, re-labelling.
 
 The meta-margin (CE before minus CE after the look-ahead, per training sample) feeds a
-momentum score s <- lam * s + (1 - lam) * margin; at every epoch end the dictionary keeps,
+momentum score s <- m * s + (1 - m) * margin (m: ``score_momentum``, the paper's lambda); at every epoch end the dictionary keeps,
 per observed class, the |R| / C samples of largest score. Before the warm-up ends the weights
-are 1/B, while the scores and the dictionary still update.
+are 1/B (until the epoch ``reweight_start``), while the scores and the dictionary still update.
 
 The meta-margin's two sides (``margin``). "Before" is always the per-sample CE the look-ahead
 steps on (with MixUp: the mixed batch and its mixed targets, at FC). "After" is taken at FC':
@@ -53,8 +53,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from datasets.augment import to_device
-
+from ._device import to_device
 from ._dictionary import PUSHERS, Dictionary  # noqa: F401 (PUSHERS: the suites read it here)
 from ._functional import (META_LAYERS, deep_lookahead, eval_mode, frozen_bn_stats, meta_parameter_names,
                           named_subset)
@@ -90,9 +89,9 @@ class FSR(Method):
         "reward_batch": 200,       # q, q // C per class from the dictionary each step
         "alpha": 0.1,              # look-ahead step size
         "lookahead_momentum": True,  # fold the optimiser's momentum buffer and weight decay into FC'
-        "lam": 0.9,                # momentum of the per-sample score
-        "warmup_epochs": 20,       # E: int epochs, float in (0, 1) fraction of the run, or "lr_decay"
-        "normalize": "clip",       # "clip" (noise) or "shift" (long tail)
+        "score_momentum": 0.9,     # momentum of the per-sample score (the paper's lambda)
+        "reweight_start": 20,      # warm-up E: int epochs, float in (0, 1) fraction of the run, or "lr_decay"
+        "weight_rule": "clip",     # weights from the meta-gradient: "clip" (noise) or "shift" (long tail)
         "pusher": "meta_margin",   # or neg_loss, max_margin, forgetting, aum
         "margin": "reference",     # meta-margin "after" side: "reference" (the un-mixed batch, as the
                                    # reference code), "hard_label" (cheaper) or "same_batch" (ablation)
@@ -110,13 +109,16 @@ class FSR(Method):
 
     domains = {
         "dictionary_size": Int(1), "dictionary_max_fraction": Real(0, 1, lo_open=True), "reward_batch": Int(1),
-        "alpha": Real(0, lo_open=True), "lookahead_momentum": Bool(), "lam": Real(0, 1, hi_open=True),
-        "warmup_epochs": Int(0) | Real(0, 1, lo_open=True, hi_open=True) | Choice("lr_decay"),
-        "normalize": Choice("clip", "shift"), "pusher": Choice(*PUSHERS), "margin": Choice(*MARGINS),
+        "alpha": Real(0, lo_open=True), "lookahead_momentum": Bool(), "score_momentum": Real(0, 1, hi_open=True),
+        "reweight_start": Int(0) | Real(0, 1, lo_open=True, hi_open=True) | Choice("lr_decay"),
+        "weight_rule": Choice("clip", "shift"), "pusher": Choice(*PUSHERS), "margin": Choice(*MARGINS),
         "meta_weight_decay": Bool(), "relabel": Bool(), "relabel_weight": Real(0),
         "relabel_history": Real(0, 1, hi_open=True), "mixup": Bool(), "label_smoothing": Real(0, 1),
         "reward_augment": Bool(), "reward_bn": Choice("batch", "eval"), "meta_layers": META_LAYERS,
     }
+    #: one name per concept: a momentum is a ``*_momentum``, the schedule's ``warmup`` is the
+    #: learning rate's, ``normalize`` is MWN's switch
+    renamed = {"lam": "score_momentum", "warmup_epochs": "reweight_start", "normalize": "weight_rule"}
     relative_cost = 2.2
     state_attrs = ("gen", "dictionary", "ema_logits", "active_from_decay", "max_lr")
 
@@ -135,8 +137,7 @@ class FSR(Method):
         if ctx.train_x is None or ctx.train_y is None:
             raise ValueError("fsr needs ctx.train_x / ctx.train_y")
         dev, n, C = ctx.device, ctx.num_train, ctx.num_classes
-        self.gen = torch.Generator().manual_seed(
-            (ctx.generator.initial_seed() if ctx.generator is not None else 0) + 7919)
+        self.gen = ctx.stream("fsr")
         self.labels = ctx.train_y.to(dev)
         per_class = max(1, min(hp["dictionary_size"], int(hp["dictionary_max_fraction"] * n)) // C)
         draw = max(1, hp["reward_batch"] // C)
@@ -144,7 +145,7 @@ class FSR(Method):
             warnings.warn(f"fsr: the dictionary holds {per_class} per class (at most dictionary_max_fraction="
                           f"{hp['dictionary_max_fraction']:g} of the {n} training samples), fewer than the {draw} "
                           "per class a reward batch draws; each batch repeats samples")
-        self.dictionary = Dictionary(self.labels, C, per_class, draw, hp["pusher"], hp["lam"], self.gen,
+        self.dictionary = Dictionary(self.labels, C, per_class, draw, hp["pusher"], hp["score_momentum"], self.gen,
                                      ctx.train_x.dtype)
         if hp["relabel"]:
             self.ema_logits = torch.zeros(n, C, device=dev, dtype=ctx.train_x.dtype)
@@ -162,7 +163,7 @@ class FSR(Method):
 
     # ---------------------------------------------------------------- step
     def _active(self, info) -> bool:
-        E = self.hp["warmup_epochs"]
+        E = self.hp["reweight_start"]
         if E == "lr_decay":  # deferred: from the first step whose rate is below half the peak so far
             self.max_lr = max(self.max_lr, info.lr)
             self.active_from_decay |= info.lr < 0.5 * self.max_lr
@@ -286,7 +287,7 @@ class FSR(Method):
 
     def _weights(self, grad, B):
         """Phase 4: "clip" max(0, -g), "shift" r - min(r) + 1/B with r = 1/B - g; / (sum + 1e-5)."""
-        if self.hp["normalize"] == "clip":
+        if self.hp["weight_rule"] == "clip":
             w = (-grad).clamp_min(0)
         else:
             raw = 1.0 / B - grad
@@ -308,6 +309,6 @@ class FSRDeferred(FSR):
     decay (160 of 200 epochs in the long-tail schedule), shift normalisation, |R| = 3k,
     q = 800, label smoothing 0.1, no re-labelling or MixUp."""
 
-    defaults = {**FSR.defaults, "warmup_epochs": "lr_decay", "normalize": "shift",
+    defaults = {**FSR.defaults, "reweight_start": "lr_decay", "weight_rule": "shift",
                 "dictionary_size": 3000, "reward_batch": 800, "label_smoothing": 0.1,
                 "relabel": False, "mixup": False}

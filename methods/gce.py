@@ -18,7 +18,7 @@ training sample at the start of epoch e (0-based) when e + 1 >= start_prune and
 (e + 1) % 10 == 0 (``main.py`` ``train``). The reference's start_prune is 40 of 120 epochs on
 CIFAR-10 and 80 of 150 on CIFAR-100 (README commands); ``prune_start`` takes an epoch (an
 integer, compared with e + 1 as there) or a fraction of the run (round(fraction * epochs), as
-FSR's ``warmup_epochs``), so that a run of another length prunes at the same point of it.
+FSR's ``reweight_start``), so that a run of another length prunes at the same point of it.
 
 The samples are scored in evaluation mode (as the reference: ``net.eval()``) on the images its
 training loader yields, i.e. crop/flip-augmented (``prune_augment=True``; our augmentation,
@@ -79,8 +79,7 @@ class GCE(Method):
             if ctx.train_x is None or ctx.train_y is None:
                 raise ValueError("gce with truncated=true needs ctx.train_x / ctx.train_y")
             self.keep = torch.ones(ctx.num_train, dtype=torch.bool, device=ctx.device)
-            self.gen = torch.Generator().manual_seed(
-                (ctx.generator.initial_seed() if ctx.generator is not None else 0) + 104729)
+            self.gen = ctx.stream("gce.prune")
 
     def prune_start(self) -> int:
         s = self.hp["prune_start"]

@@ -25,7 +25,7 @@ import torch
 
 from .base import per_sample_ce
 from ._functional import fcall, frozen_bn_stats, loss_jvp
-from ._lookahead import LookAhead, RewardSampler  # noqa: F401 (RewardSampler is re-exported)
+from ._lookahead import LookAhead
 
 
 def normalise(raw: torch.Tensor) -> torch.Tensor:
@@ -39,7 +39,7 @@ class L2R(LookAhead):
     defaults = dict(LookAhead.defaults)   # reward_batch q, reward_augment, meta_layers, meta_grad
     renamed = {"reward_batch_size": "reward_batch", "augment_reward": "reward_augment"}
     relative_cost = 2.8
-    seed_offset = 7919
+    reward_stream = "l2r.reward"
 
     def reward_grad(self, xr, yr) -> dict:
         """grad of the mean reward CE w.r.t. the meta layers, BatchNorm on batch statistics."""
@@ -70,7 +70,9 @@ class L2R(LookAhead):
         return self.grad(reward_loss, eps)[0].detach()
 
     def train_step(self, batch, info):
-        xr, yr = self.reward_batch()            # reward pass first (allocation order, see performance.md)
+        # the reward pass before the training forward: on a CPU, a large forward while the
+        # training graph is alive is slower (the allocator's page faults)
+        xr, yr = self.reward_batch()
         alpha = info.lr if info.lr > 0 else 1.0  # cancels after normalisation
         if self.hp["meta_grad"] != "double_backprop":
             grad_eps, loss = self.eps_grad_jvp(batch.x, batch.y, xr, yr, alpha, update_stats=True)

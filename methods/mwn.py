@@ -59,7 +59,7 @@ class MWN(LookAhead):
     renamed = {"meta_batch_size": "reward_batch", "augment_meta": "reward_augment", "normalise": "normalize"}
     relative_cost = 3.6
     state_attrs = ("wnet", "wopt", "reward")
-    seed_offset = 104729
+    reward_stream = "mwn.reward"
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)

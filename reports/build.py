@@ -124,7 +124,7 @@ def build_report(out_dir, formats=("md",), plots: bool = True, suites: dict | No
     """Write DIR/report/ from DIR/results.csv; returns the path of report.md.
 
     suites: {suite name: reports.layouts.SuiteReport}, the suites' declarations (bench.suites
-    hands in its own, ``bench.suites.reports()``); a suite in the store without one gets the
+    hands in its own, ``bench.suites.report_declarations()``); a suite in the store without one gets the
     generic report (one column per corruption), after the declared ones.
 
     formats: any of "md" (always written), "tex" (report.tex, booktabs) and "csv" (summary.csv,

@@ -116,7 +116,3 @@ def json_object(text: str) -> dict:
 
 def _number(value) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
-
-
-def hparams_of(row) -> dict:
-    return json_object(row["hparams"])

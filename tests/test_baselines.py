@@ -37,7 +37,7 @@ def _ctx(n=40, C=4):
 def test_elr_targets_and_loss_follow_the_formula():
     ctx, beta, lam = _ctx(), 0.7, 3.0
     model = build_model("mlp", (1, 16), 4)
-    m = METHODS["elr"](model, ctx, beta=beta, lam=lam)
+    m = METHODS["elr"](model, ctx, target_momentum=beta, reg_weight=lam)
     idx = torch.arange(10)
     batch = Batch(ctx.train_x[idx], ctx.train_y[idx], idx)
     for step in range(2):   # the second step sees targets that are not zero
@@ -60,7 +60,7 @@ def test_elr_regulariser_pulls_the_prediction_towards_the_target():
     assert g[0, 1] < 0 < g[0, 0]   # raising the target's class lowers the regulariser
 
 
-@pytest.mark.parametrize("bad", [dict(method="gce", q=0.0), dict(method="elr", beta=1.0)])
+@pytest.mark.parametrize("bad", [dict(method="gce", q=0.0), dict(method="elr", target_momentum=1.0)])
 def test_bad_hyper_parameters_are_refused(bad):
     name = bad.pop("method")
     with pytest.raises(ValueError, match=name):
@@ -72,4 +72,4 @@ def test_elr_takes_its_cifar100_setting_on_cifar100_only():
 
     trials = suites.expand(suites.SUITES["label_noise"], "paper", seeds=1, methods=["elr"])
     assert {(t["dataset"], tuple(sorted(t["hparams"].items()))) for t in trials} == {
-        ("cifar10", ()), ("cifar100", (("beta", 0.9), ("lam", 7.0)))}
+        ("cifar10", ()), ("cifar100", (("reg_weight", 7.0), ("target_momentum", 0.9)))}

@@ -31,8 +31,8 @@ def _cells(out):
 
 def test_unlike_hyper_parameters_never_share_a_cell(tmp_path):
     """Before: a seed-0 row with other hparams beside an existing one showed as 63.87 ± 36.95 (n=2)."""
-    _row(tmp_path, {"warmup_epochs": 20}, acc=0.90)
-    _row(tmp_path, {"warmup_epochs": 5}, acc=0.3774)
+    _row(tmp_path, {"reweight_start": 20}, acc=0.90)
+    _row(tmp_path, {"reweight_start": 5}, acc=0.3774)
     agg = _cells(tmp_path)
     assert len(agg) == 2 and (agg["test_acc_n"] == 1).all()
     labels = sorted(agg["label"])
@@ -50,7 +50,7 @@ def test_device_type_and_code_version_split_cells(tmp_path):
 
 def test_same_configuration_pools_across_seeds(tmp_path):
     for seed in range(3):
-        _row(tmp_path, {"warmup_epochs": 20}, seed=seed, acc=0.9 + seed / 100)
+        _row(tmp_path, {"reweight_start": 20}, seed=seed, acc=0.9 + seed / 100)
     agg = _cells(tmp_path)
     assert len(agg) == 1 and int(agg["test_acc_n"].iloc[0]) == 3 and agg["label"].iloc[0] == "fsr"
 

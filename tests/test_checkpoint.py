@@ -28,7 +28,7 @@ def _kill_at(epoch):
     return report
 
 
-@pytest.mark.parametrize("method,hparams", [("fsr", {"warmup_epochs": 1, "dictionary_max_fraction": 0.2}),
+@pytest.mark.parametrize("method,hparams", [("fsr", {"reweight_start": 1, "dictionary_max_fraction": 0.2}),
                                             ("mwn", {"reward_batch": 20}), ("l2r", {"reward_batch": 20}),
                                             ("elr", {}), ("gce", {"truncated": True, "prune_start": 1, "prune_every": 2})])
 def test_resumed_trial_equals_an_uninterrupted_one(tmp_path, method, hparams):

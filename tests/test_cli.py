@@ -88,7 +88,7 @@ def test_rerun_without_resume_refuses_to_duplicate(tmp_path, capsys):
 
 def test_every_suite_expands_for_every_profile_with_shapes_that_fit():
     from bench import suites
-    from bench.cost import make_runner
+    from bench.stepper import make_runner
 
     for suite in suites.SUITES.values():
         for profile in suites.PROFILES:
@@ -107,7 +107,7 @@ def test_hyper_parameters_take_the_profiles_value():
 
     assert mwn("quick") == {True} and mwn("paper") == {False}   # the official script's default at paper scale
     fsr = suites.expand(suites.SUITES["label_noise"], "paper", methods=["fsr"])
-    assert {t["hparams"]["warmup_epochs"] for t in fsr} == {20}
+    assert {t["hparams"]["reweight_start"] for t in fsr} == {20}
 
 
 def test_cost_trials_run_one_at_a_time_with_all_cpus(tmp_path, monkeypatch):

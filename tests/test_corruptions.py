@@ -131,6 +131,22 @@ def test_same_seed_same_labels_other_seed_different_and_pure():
     assert np.array_equal(y, before)
 
 
+def test_a_new_kind_changes_no_label_of_the_others(monkeypatch):
+    """A kind's stream has its own fixed id (KINDS), not its place in the list: a kind added at
+    the front (the place that once shifted every other kind's stream) changes no label."""
+    from datasets import corruptions
+    y = cifar_sized_labels(50)
+    x = np.random.default_rng(0).standard_normal((len(y), 8))
+    specs = ["uniform:0.4", "sym:0.3", "asym:0.2", "lt:10", "lt:10+uniform:0.4", "lt:5+sym:0.2", "idn:0.3"]
+    before = [corrupt(y, 10, s, seed=3, features=x) for s in specs]
+    assert len(set(corruptions.KINDS.values())) == len(corruptions.KINDS)   # one id, one kind
+    monkeypatch.setattr(corruptions, "KINDS", {"newkind": max(corruptions.KINDS.values()) + 1, **corruptions.KINDS})
+    assert list(corruptions.KINDS)[0] == "newkind" and parse("newkind:0.1").parts[0].kind == "newkind"
+    for spec, old in zip(specs, before):
+        new = corrupt(y, 10, spec, seed=3, features=x)
+        assert np.array_equal(new.kept, old.kept) and np.array_equal(new.observed, old.observed), spec
+
+
 def test_asym_cifar10_class_by_class():
     names = CIFAR10_CLASSES
     expected = {"truck": "automobile", "bird": "airplane", "deer": "horse", "cat": "dog", "dog": "cat"}

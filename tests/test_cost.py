@@ -17,7 +17,9 @@ import sys
 import pytest
 import torch
 
-from bench.cost import compare, format_table, make_runner, measure
+from bench.compare import compare, format_table
+from bench.cost import measure
+from bench.stepper import make_runner
 from methods import METHODS
 
 # method: (lowest, highest) ratio of its step's CPU time to softmax's; small_cnn, B = 100.

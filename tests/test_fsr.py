@@ -18,13 +18,13 @@ def make_ctx(n=200, C=4, shape=(1, 16), dtype=torch.float32, **kw):
     x = torch.randn(n, *shape, generator=g, dtype=dtype)
     y = torch.arange(n) % C
     return Context(num_classes=C, class_counts=torch.bincount(y, minlength=C), num_train=n, epochs=4,
-                   steps_per_epoch=n // 20, batch_size=20, train_x=x, train_y=y, generator=g, **kw)
+                   steps_per_epoch=n // 20, batch_size=20, train_x=x, train_y=y, seed=0, **kw)
 
 
 def make_fsr(dtype=torch.float32, **hp):
     ctx = make_ctx(dtype=dtype)
     model = build_model("small_cnn", (1, 16), 4).to(dtype)
-    hp = {"dictionary_size": 40, "reward_batch": 8, "dictionary_max_fraction": 1.0, "warmup_epochs": 0,
+    hp = {"dictionary_size": 40, "reward_batch": 8, "dictionary_max_fraction": 1.0, "reweight_start": 0,
           "mixup": False, "relabel": False, **hp}
     return FSR(model, ctx, **hp), ctx
 
@@ -92,7 +92,7 @@ def _spy_closed_form(m, batch, info):
 
 def test_closed_form_matches_autograd_float64():
     torch.manual_seed(0)
-    m, ctx = make_fsr(torch.float64, normalize="shift", lam=0.0)
+    m, ctx = make_fsr(torch.float64, weight_rule="shift", score_momentum=0.0)
     info = StepInfo(0, 0, 0.1, 4, 10)
     m.update(batch_of(ctx, 20, 40), info)  # one real step: a momentum buffer and moved BN statistics
     batch = batch_of(ctx)
@@ -119,7 +119,7 @@ def test_reference_margin_with_mixup_matches_brute_force(active):
     eps-gradient from the reward features of that same forward; running statistics untouched
     by it."""
     torch.manual_seed(0)
-    m, ctx = make_fsr(torch.float64, mixup=True, lam=0.0, warmup_epochs=0 if active else 5)
+    m, ctx = make_fsr(torch.float64, mixup=True, score_momentum=0.0, reweight_start=0 if active else 5)
     info = StepInfo(0, 0, 0.1, 4, 10)
     m.update(batch_of(ctx, 20, 40), info)
     batch = batch_of(ctx)
@@ -171,7 +171,7 @@ def test_clip_weights_zero_and_normalised():
 
 
 def test_warmup_returns_no_weights_but_updates_scores():
-    m, ctx = make_fsr(warmup_epochs=2)
+    m, ctx = make_fsr(reweight_start=2)
     out = m.update(batch_of(ctx), StepInfo(0, 0, 0.1, 4, 10))
     assert "weights" not in out
     assert m.dictionary.seen[:20].all() and not m.dictionary.seen[20:].any() and (m.dictionary.score[:20] != 0).any()
@@ -211,7 +211,7 @@ def test_registry_and_deferred():
 
 @pytest.mark.parametrize("pusher", ["meta_margin", "neg_loss", "max_margin", "forgetting", "aum"])
 def test_end_to_end(pusher):
-    hp = dict(warmup_epochs=1, pusher=pusher)
+    hp = dict(reweight_start=1, pusher=pusher)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         r = train(dict(dataset="mnist1d", corruption="uniform:0.4", method="fsr", epochs=2, train_limit=600,
@@ -256,7 +256,7 @@ def explicit_margin(m, batch, u, perm, kind="reference"):
 def test_reference_meta_margin_eval_bn_matches_explicit(warmup):
     """margin="reference", reward_bn="eval": after on the un-mixed batch at FC', eval BatchNorm."""
     torch.manual_seed(0)
-    m, ctx = make_fsr(torch.float64, mixup=True, warmup_epochs=warmup, lam=0.0, reward_bn="eval")
+    m, ctx = make_fsr(torch.float64, mixup=True, reweight_start=warmup, score_momentum=0.0, reward_bn="eval")
     info = StepInfo(0, 0, 0.1, 4, 10)
     m.update(batch_of(ctx, 20, 40), info)  # a momentum buffer and moved BN statistics
     batch = batch_of(ctx)
@@ -277,7 +277,7 @@ def test_margin_options(kind, warmup):
     """margin="hard_label" (cost-saving option): after = the mixed batch's features with hard labels;
     "same_batch": both sides on the mixed batch and its mixed targets."""
     torch.manual_seed(0)
-    m, ctx = make_fsr(torch.float64, mixup=True, margin=kind, lam=0.0, warmup_epochs=warmup)
+    m, ctx = make_fsr(torch.float64, mixup=True, margin=kind, score_momentum=0.0, reweight_start=warmup)
     assert FSR.defaults["margin"] == "reference" and FSR.defaults["reward_bn"] == "batch"
     info = StepInfo(0, 0, 0.1, 4, 10)
     m.update(batch_of(ctx, 20, 40), info)
@@ -301,7 +301,7 @@ def test_hard_label_margin_is_the_reference_without_mixup():
     runs = {}
     for kind in ("hard_label", "reference"):
         torch.manual_seed(0)
-        m, ctx = make_fsr(torch.float64, mixup=False, margin=kind, warmup_epochs=0)
+        m, ctx = make_fsr(torch.float64, mixup=False, margin=kind, reweight_start=0)
         calls = []
         hook = m.model.body.register_forward_pre_hook(lambda mod, inp: calls.append(len(inp[0])))
         for i in range(3):

@@ -8,7 +8,7 @@ import torch
 import methods
 from bench import schedules
 from bench.harness import train
-from bench.metrics import WeightStats, auroc, shot_accuracy
+from bench.diagnostics import WeightStats, auroc, shot_accuracy
 from bench.models import build_model
 from methods.base import Method, per_sample_ce
 
@@ -199,7 +199,7 @@ def test_epoch_lines_carry_the_curve_metrics():
     t = next(t for t in suites.expand(suites.SUITES["label_noise"], "smoke", methods=["fsr"], seeds=1)
              if t["corruption"] == "uniform:0.4")
     lines = []
-    train(dict(t, epochs=2, hparams={**t["hparams"], "warmup_epochs": 1}), report=lines.append)
+    train(dict(t, epochs=2, hparams={**t["hparams"], "reweight_start": 1}), report=lines.append)
     assert "zero_weight_ratio" not in lines[0]                     # the warm-up weights nothing
     assert 0 <= lines[1]["zero_weight_ratio"] <= 1 and 0 <= lines[1]["dict_purity"] <= 1
 

@@ -29,7 +29,7 @@ def setup(seed=0, **hparams):
     model.train()
     ctx = Context(num_classes=C, class_counts=torch.full((C,), 10), num_train=40, epochs=1, steps_per_epoch=5,
                   batch_size=B, reward_x=torch.randn(Q, 1, L, dtype=torch.double), reward_y=torch.arange(Q) % C,
-                  generator=torch.Generator().manual_seed(seed))
+                  seed=seed)
     method = MWN(model, ctx, reward_batch=Q, **hparams)
     x, y = torch.randn(B, 1, L, dtype=torch.double), torch.randint(0, C, (B,))
     return method, x, y, ctx.reward_x, ctx.reward_y

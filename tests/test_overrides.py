@@ -27,6 +27,7 @@ def test_values_are_json_and_checked():
     ("epochs=0", "expected an integer >= 1"), ("epochs=2.5", "expected an integer >= 1"),
     ("optim.momentum=1.5", "expected a number in [0, 1)"), ("model=resnet9", "expected one of small_cnn"),
     ("fsr.nope=1", "fsr has no hyper-parameter 'nope'"), ("mwn.normalise=true", "is now called 'normalize'"),
+    ("fsr.lam=0.5", "fsr's 'lam' is now called 'score_momentum'"), ("elr.beta=0.9", "is now called 'target_momentum'"),
     ("fsr.mixup=3", "expected true or false"), ("l2r.reward_batch=10", "l2r is not in this run"),
     ("bogus=1", "unknown key 'bogus'"), ("epochs", "expects KEY=VALUE"),
 ])

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from bench import cost, suites
+from bench import compare, stepper, suites
 from bench.cli import main
 from bench.harness import train
 from methods import _precision as amp
@@ -20,8 +20,8 @@ TOL, MIN_CORR = 0.1, 0.99
 
 
 def first_step(method: str, precision: str, shape=(1, 40)) -> dict:
-    hp = {"warmup_epochs": 0} if method == "fsr" else {}
-    r = cost.make_runner(dict(model="small_cnn", input_shape=shape, method=method, batch_size=32, hparams=hp,
+    hp = {"reweight_start": 0} if method == "fsr" else {}
+    r = stepper.make_runner(dict(model="small_cnn", input_shape=shape, method=method, batch_size=32, hparams=hp,
                               precision=precision))
     return r.step()
 
@@ -73,7 +73,7 @@ SMOKE = dict(dataset="mnist1d", model="small_cnn", epochs=2, batch_size=100, tra
 
 @functools.lru_cache(maxsize=None)
 def smoke_trial(method: str, precision: str) -> dict:
-    hp = {"warmup_epochs": 1, "dictionary_size": 60, "reward_batch": 20} if method == "fsr" else {}
+    hp = {"reweight_start": 1, "dictionary_size": 60, "reward_batch": 20} if method == "fsr" else {}
     return train({**SMOKE, "method": method, "hparams": hp, "precision": precision, "corruption": "uniform:0.4"})
 
 
@@ -97,13 +97,13 @@ def test_channels_last_forced_on_cpu_trains_a_2d_network():
 
 
 def test_cost_compare_gives_each_precision_its_own_baseline():
-    res = cost.compare(["softmax", "fsr"], model="small_cnn", batch_size=32, steps=1, warmup=1, repeats=1,
+    res = compare.compare(["softmax", "fsr"], model="small_cnn", batch_size=32, steps=1, warmup=1, repeats=1,
                        precisions=("fp32", "bf16"), hparams={"fsr": {"reward_batch": 20}})
     rows = res["methods"]
     assert set(rows) == {"softmax", "fsr", "softmax@bf16", "fsr@bf16"}
     assert rows["fsr@bf16"]["baseline"] == "softmax@bf16" and rows["softmax@bf16"]["ratio"] == 1.0
     assert rows["fsr@bf16"]["precision"] == "bf16" and rows["fsr"]["precision"] == "fp32"
-    assert "fsr@bf16" in cost.format_table(res)
+    assert "fsr@bf16" in compare.format_table(res)
 
 
 def test_profiles_and_flags_set_the_precision_and_keep_fp32_ids(capsys):

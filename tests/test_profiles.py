@@ -33,8 +33,8 @@ def test_a_by_dataset_value_leaves_the_key_out_on_the_other_data_sets_unless_it_
 
 
 def test_a_profile_a_by_profile_does_not_name_is_an_error_naming_the_value_unless_it_has_a_default():
-    with pytest.raises(ValueError, match=r"warmup_epochs: ByProfile\(smoke=1\) has no value for profile 'quick'"):
-        resolve_all({"warmup_epochs": ByProfile(smoke=1)}, "quick")
+    with pytest.raises(ValueError, match=r"reweight_start: ByProfile\(smoke=1\) has no value for profile 'quick'"):
+        resolve_all({"reweight_start": ByProfile(smoke=1)}, "quick")
     assert resolve(ByProfile(smoke=1, default=5), "paper") == 5
 
 

@@ -44,11 +44,11 @@ def test_fsr_paper_settings_are_table4(suite, setting, method):
     for t in paper_trials(suite, method, method):
         hp = fsr_hparams(t)
         assert (hp["dictionary_size"], hp["reward_batch"], t["batch_size"]) == (want["R"], want["q"], want["B"])
-        assert (hp["lam"], hp["alpha"]) == (want["lam"], want["alpha"])
+        assert (hp["score_momentum"], hp["alpha"]) == (want["lam"], want["alpha"])
         assert hp["dictionary_max_fraction"] == 1.0           # no cap may shrink |R|
         if want["p"] is None:
             assert not hp["relabel"] and not hp["mixup"]
-            assert hp["normalize"] == "shift" and hp["label_smoothing"] == 0.1
+            assert hp["weight_rule"] == "shift" and hp["label_smoothing"] == 0.1
         else:
             assert hp["relabel"] and hp["mixup"]
             assert (hp["relabel_history"], hp["relabel_weight"]) == (want["beta"], want["p"])
@@ -84,7 +84,7 @@ def test_paper_schedules_and_reward_sets():
         hp = fsr_hparams(t) if t["method"] == "fsr" else t["hparams"]
         assert hp["label_smoothing"] == 0.1
         if t["method"] == "fsr":
-            assert hp["warmup_epochs"] == 160 and hp["normalize"] == "clip"
+            assert hp["reweight_start"] == 160 and hp["weight_rule"] == "clip"
 
 
 def test_mwn_long_tail_is_the_class_imbalance_script():

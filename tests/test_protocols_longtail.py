@@ -38,15 +38,15 @@ LT_SCRIPT = dict(dictionary_size=3000,      # run_fsr_cifar_longtail.sh `--queue
                  label_smoothing=0.1,       # `--label_smoothing=0.1`
                  mixup=False,               # `--use_mixup=False`
                  relabel=False,             # `--use_pseudo_loss=''`
-                 normalize="shift")         # `--clip_meta_weight=False`
+                 weight_rule="shift")       # `--clip_meta_weight=False`
 MIXED_SCRIPT = dict(dictionary_size=2000,   # run_fsr_cifar_longtail_noise.sh `--queue_capacity=2000`
                     reward_batch=200,       # `--queue_bs=200`
                     label_smoothing=0.1,    # `--label_smoothing=0.1`
                     mixup=True,             # options.py `use_mixup` default (not set)
                     relabel=True,           # options.py `use_pseudo_loss` default 'all_1_0.1_2': p = 2
                     relabel_weight=2.0,
-                    normalize="clip",       # `--clip_meta_weight=True`
-                    warmup_epochs=160)      # `--meta_start_epoch=160`
+                    weight_rule="clip",     # `--clip_meta_weight=True`
+                    reweight_start=160)     # `--meta_start_epoch=160`
 # softmax and CB rows: Cui et al. (CVPR 2019), whose numbers the paper quotes: 200 epochs, lr 0.1,
 # x0.01 at 160 and 180, a 5-epoch linear warm-up, weight decay 2e-4
 CUI_OPTIM = dict(FSR_OPTIM, weight_decay=2e-4)
@@ -81,7 +81,7 @@ def test_long_tail_rows_run_their_own_protocol():
         if fsr:
             h = hp(t)
             assert {k: h[k] for k in LT_SCRIPT} == LT_SCRIPT
-            assert h["warmup_epochs"] == (FSR_E if t["method"] == "fsr" else "lr_decay")
+            assert h["reweight_start"] == (FSR_E if t["method"] == "fsr" else "lr_decay")
             assert first_active_epoch(t) == (FSR_E if t["method"] == "fsr" else FSR_DF_E)
 
 
@@ -120,7 +120,7 @@ def test_small_profiles_keep_the_per_row_protocol(profile):
             assert t["optim"]["weight_decay"] == (5e-4 if fsr else 2e-4), (suite, t["variant"])
             assert t["schedule"] == dict(base, warmup=0 if fsr else base["warmup"]), (suite, t["variant"])
             if suite == "long_tail" and t["method"] == "fsr" and profile == "quick":
-                assert hp(t)["warmup_epochs"] == FSR_E * t["epochs"] // SCRIPT["epochs"]
+                assert hp(t)["reweight_start"] == FSR_E * t["epochs"] // SCRIPT["epochs"]
 
 
 def test_dry_run_shows_each_rows_protocol(tmp_path, capsys):

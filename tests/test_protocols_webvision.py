@@ -55,14 +55,14 @@ FSR_REFERENCE = {
     "dictionary_size": 5000,         # SCRIPT --queue_capacity=5000 (100 per class)
     "dictionary_max_fraction": 1.0,  # no cap may shrink |R|
     "reward_batch": 200,             # options.py --queue_bs default 200 (SCRIPT sets none)
-    "lam": 0.9,                      # options.py --queue_beta default 0.9
+    "score_momentum": 0.9,           # options.py --queue_beta default 0.9
     "alpha": 0.1,                    # Table 4 eta, the look-ahead step
-    "warmup_epochs": 20,             # SCRIPT --meta_start_epoch=20 (fsr.py: epochs from step 0, lr warm-up included)
+    "reweight_start": 20,            # SCRIPT --meta_start_epoch=20 (fsr.py: epochs from step 0, lr warm-up included)
     "relabel": True,                 # SCRIPT --use_pseudo_loss=all_1_0.1_1 (type_temp_gamma_weight) ...
     "relabel_history": 0.1,          # ... gamma 0.1: the history's weight in the logit EMA ...
     "relabel_weight": 1.0,           # ... loss weight p = 1
     "mixup": True,                   # options.py --use_mixup default True
-    "normalize": "clip",             # options.py --clip_meta_weight default True
+    "weight_rule": "clip",           # options.py --clip_meta_weight default True
     "meta_layers": "fc",             # options.py --meta_partial_level default 0 (the FC layer)
     "label_smoothing": 0.0,          # options.py --label_smoothing default 0
 }
@@ -134,8 +134,10 @@ def test_a_warmup_shifts_the_restart_clock_and_none_is_the_old_schedule():
 
 
 # sha1 of the sorted trial ids of `bench run --suite label_noise --dry-run` (quick) and of its
-# smoke profile, at the code this branch started from (a6bf9d7): the README's main command
-LABEL_NOISE_IDS = {"quick": (84, "283e1f230def"), "smoke": (28, "9fa7c6bfe8f7")}
+# smoke profile, at the code this branch started from (a6bf9d7): the README's main command; since
+# issue 22's renames (FSR's score_momentum / reweight_start, ELR's target_momentum / reg_weight:
+# hyper-parameter names enter the ids) the new ids, the trials otherwise as they were
+LABEL_NOISE_IDS = {"quick": (84, "3d1dca2bb682"), "smoke": (28, "8dcd5ae01a47")}
 
 
 @pytest.mark.parametrize("profile", ["quick", "smoke"])

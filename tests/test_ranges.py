@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bench import cli, suites
-from bench.cost import make_runner
+from bench.stepper import make_runner
 from methods import METHODS
 
 RUN = ["run", "--suite", "label_noise", "--profile", "smoke", "--corruptions", "uniform:0.4"]
@@ -98,7 +98,7 @@ def test_a_suites_own_value_is_checked_too(tmp_path, capsys, monkeypatch, no_swe
     assert "fsr.dictionary_size=-5 is out of range: an integer >= 1 (suite label_noise, fsr on mnist1d)" in err
 
 
-@pytest.mark.parametrize("item,value", [("fsr.warmup_epochs=lr_decay", "lr_decay"), ("fsr.meta_layers=2", 2),
+@pytest.mark.parametrize("item,value", [("fsr.reweight_start=lr_decay", "lr_decay"), ("fsr.meta_layers=2", 2),
                                         ("l2r.meta_layers=2", 2), ('l2r.meta_layers=["body.7", "fc"]', ["body.7", "fc"])])
 def test_a_value_the_docs_name_is_accepted_and_runs(capsys, item, value):
     assert cli.main([*RUN, "--methods", item.split(".")[0], "--set", item, "--dry-run"]) == 0

@@ -346,7 +346,7 @@ def test_a_reused_worker_gives_each_trial_the_numbers_of_a_fresh_process(tmp_pat
     trials = [_trial(method=m, seed=s) for m in ("mwn", "fsr", "softmax") for s in (0, 1)]
     for t in trials:
         if t["method"] == "fsr":
-            t["hparams"] = {"warmup_epochs": 0, "dictionary_size": 100, "reward_batch": 50}
+            t["hparams"] = {"reweight_start": 0, "dictionary_size": 100, "reward_batch": 50}
         if t["method"] == "mwn":
             t["reward_per_class"] = 5
         t["trial_id"] = suites.trial_id(t)

@@ -10,7 +10,7 @@ The default test run (``pytest``) treats these benchmarks as if ``--benchmark-di
 given: each step runs once, as a smoke test, and nothing is timed. They are timed when any
 of --benchmark-only, --benchmark-enable, --benchmark-autosave, --benchmark-save,
 --benchmark-compare or --benchmark-json is given (or REWEIGHT_BENCH_ENABLE=1); then the
-methods are also compared interleaved round-robin in this process (bench.cost.compare), the
+methods are also compared interleaved round-robin in this process (bench.compare.compare), the
 ratio to softmax goes into each benchmark's extra_info, and a table is printed at the end.
 """
 from __future__ import annotations
@@ -64,10 +64,10 @@ def cost_setup(request) -> dict:
 
 @pytest.fixture(scope="session")
 def cost_table(request, cost_setup):
-    """bench.cost.compare over the registry, interleaved in this process; None when untimed."""
+    """bench.compare.compare over the registry, interleaved in this process; None when untimed."""
     if not cost_setup["timed"]:
         return None
-    from bench.cost import compare
+    from bench.compare import compare
     from methods import METHODS
     res = compare(list(METHODS), **CONFIG, **PLAN["compare"])
     cost_setup["state"]["compare"] = res
@@ -78,7 +78,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     st = config.stash.get(STATE, None)
     if not st or st["compare"] is None:
         return
-    from bench.cost import format_table
+    from bench.compare import format_table
     tr = terminalreporter
     tr.section(f"step cost ratio to softmax ({NET}, B={CONFIG['batch_size']})")
     tr.write_line(format_table(st["compare"]))
