@@ -7,13 +7,13 @@ Two entry points:
   trial in a fresh process, which is what makes its memory figure honest on a CPU).
 - ``compare(methods, model, ...) -> dict``: several methods interleaved round-robin in ONE
   process (timing drift and neighbours' load hit every method alike), medians and ratios to
-  softmax; ``format_table`` prints it (``bench.compare``). ``python -m bench.cost [model]
+  softmax; ``format_table`` prints it (``bench.costs.compare``). ``python -m bench.costs.cost [model]
   [methods...]`` runs it.
 
 FSR's cost floor (a plain step plus one no-grad forward of its q reward samples joined to
 the B un-mixed training samples, BatchNorm on that batch's statistics, as the reference
 margin needs) is the softmax step with ``extra_forward=q + B, extra_forward_bn="batch"``.
-``python -m bench.cost resnet32 fsr --floor 200`` adds it to the table (q = 200), with each
+``python -m bench.costs.cost resnet32 fsr --floor 200`` adds it to the table (q = 200), with each
 row's ratio to it.
 
 What is timed is ``method.update(batch, info)``, one whole optimisation step, on batches cut
@@ -28,8 +28,8 @@ import math
 import statistics
 import time
 
-from .compare import compare, format_table, main  # noqa: F401 (bench.cost's interface, re-exported)
-from .instruments import MemoryProbe
+from .compare import compare, format_table, main  # noqa: F401 (bench.costs.cost's interface, re-exported)
+from ..trial.instruments import MemoryProbe
 from .stepper import (DEFAULTS, StepRunner, _config, _summary,  # noqa: F401
                       _timed, device_name, fsr_floor, make_runner)  # (re-exported)
 
@@ -39,7 +39,7 @@ def measure(config: dict, strict: bool = True) -> dict:
 
     Config keys (all optional; unknown keys are an error, or ignored with ``strict=False``,
     e.g. for a whole trial config):
-      model            network name of bench.models (default "small_cnn")
+      model            network name of bench.trial.models (default "small_cnn")
       dataset          a registered data set's name, for its shape and class count only
                        (mnist1d, digits, cifar10, cifar100; nothing is loaded)
       input_shape      per-sample shape; default from dataset, else by model:
