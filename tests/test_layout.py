@@ -28,3 +28,10 @@ def test_each_job_lists_its_modules_and_re_exports_nothing():
         extra = [n for n, v in vars(pkg).items() if not n.startswith("__")
                  and getattr(v, "__name__", None) != f"bench.{job}.{n}"]
         assert not extra, f"bench.{job} re-exports {extra}"
+
+
+def test_paths_derived_from_a_file_still_reach_the_checkout():
+    from bench.sweep import provenance, runner
+    root = BENCH.resolve().parent
+    assert provenance.ROOT == root and Path(runner.PROJECT_ROOT) == root
+    assert (root / "pyproject.toml").exists()
