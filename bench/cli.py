@@ -16,8 +16,9 @@ from pathlib import Path
 import datasets
 from methods import METHODS, get_method_class, plugin_methods
 
-from . import cluster, gpucheck, overrides, store, suites
-from .checks import UsageError, check_data, check_device, check_methods, check_trials
+from .sweep import cluster, overrides, store, suites
+from .costs import gpucheck
+from .sweep.checks import UsageError, check_data, check_device, check_methods, check_trials
 
 
 MAX_TRIALS = 1000   # a larger grid needs --yes
@@ -251,7 +252,7 @@ def cmd_run(args) -> int:
 
 def _run_locked(args, trials) -> int:
     todo, skipped = _todo(args, trials)
-    from .runner import run_trials  # imports Ray: only once the input is known to be good
+    from .sweep.runner import run_trials  # imports Ray: only once the input is known to be good
 
     print(f"{args.suite} ({args.profile}): {len(todo)} trial(s) to run"
           + (f", {skipped} already finished" if skipped else "") + f" -> {store.results_path(args.out)}"
@@ -259,7 +260,7 @@ def _run_locked(args, trials) -> int:
           flush=True)
     t0 = time.time()
     cost = suites.SUITES[args.suite].task == "cost"
-    from .runner import ResourceError, experiment_name
+    from .sweep.runner import ResourceError, experiment_name
 
     try:
         cb = run_trials(todo, args.out, name=experiment_name(args.suite, args.profile),

@@ -24,7 +24,7 @@ DATASETS = {
 }
 DEFAULT = "mnist1d"
 #: (input shape, number of classes) of the data sets whose shape is fixed, for runs that only
-#: need the shape (bench.cost's synthetic inputs): nothing is loaded
+#: need the shape (bench.costs.cost's synthetic inputs): nothing is loaded
 SHAPES = {"mnist1d": ((1, 40), 10), "digits": ((1, 8, 8), 10), "cifar10": ((3, 32, 32), 10),
           "cifar100": ((3, 32, 32), 100), "webvision": ((3, 224, 224), 50)}
 

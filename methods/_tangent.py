@@ -8,7 +8,7 @@ forward (MWN's direction is only known after that forward and the virtual step),
 primal part is redundant there. ``Recorder`` runs the model through its FX graph (``torch.fx``), keeping
 every node's value; ``tangent(direction)`` then walks the same graph computing only
 tangents, by the rules below (exact, not approximate; tests check them against
-``torch.func.jvp`` on every network of bench.models):
+``torch.func.jvp`` on every network of bench.trial.models):
 
 - convolution / linear:  dy = op(dx, W) + op(x, dW, db)
 - BatchNorm with batch statistics: with a = gamma / sigma, m1 = mean(dx),

@@ -123,8 +123,8 @@ def _latex(df, agg, sections, failed) -> str:
 def build_report(out_dir, formats=("md",), plots: bool = True, suites: dict | None = None) -> Path:
     """Write DIR/report/ from DIR/results.csv; returns the path of report.md.
 
-    suites: {suite name: reports.layouts.SuiteReport}, the suites' declarations (bench.suites
-    hands in its own, ``bench.suites.report_declarations()``); a suite in the store without one gets the
+    suites: {suite name: reports.layouts.SuiteReport}, the suites' declarations (bench.sweep.suites
+    hands in its own, ``bench.sweep.suites.report_declarations()``); a suite in the store without one gets the
     generic report (one column per corruption), after the declared ones.
 
     formats: any of "md" (always written), "tex" (report.tex, booktabs) and "csv" (summary.csv,

@@ -1,4 +1,4 @@
-"""How each suite is reported, as data: a suite declares a ``SuiteReport`` (bench.suites) and
+"""How each suite is reported, as data: a suite declares a ``SuiteReport`` (bench.sweep.suites) and
 the report loops over the declarations it is given. Adding a suite, a variant or a table of
 an existing kind needs no edit here.
 

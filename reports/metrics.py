@@ -1,6 +1,6 @@
 """Every metric, declared once: its name, who produces it, how it is stored, aggregated and shown.
 
-The harness (bench.harness) takes the "epoch" metrics from a trial's last epoch line, the store
+The harness (bench.trial.harness) takes the "epoch" metrics from a trial's last epoch line, the store
 (reports.schema) has a column per stored metric, the aggregate (reports.stats) summarises the
 "mean" ones per cell, and the report's tables (reports.tables) show each metric in the tables
 it names. Adding a metric is one ``declare(Metric(...))`` plus its computation: the harness's

@@ -4,7 +4,7 @@ A ``Protocol`` is data (reports.paper keeps one per published row): the network 
 words, where both come from, which epoch's accuracy it reports, and ``settings``: the part of
 it we could verify, written in our trial configs' vocabulary (``epochs``, ``batch_size``,
 ``optim`` with ``lr`` / ``momentum`` / ``weight_decay`` / ``nesterov``, ``schedule`` as
-bench.schedules spells it, ``ema_decay``), so that it compares with a row's own settings
+bench.trial.schedules spells it, ``ema_decay``), so that it compares with a row's own settings
 (reports.layouts.SuiteReport.protocols). Only what a protocol states is compared; the rest is
 said to be not compared, never assumed equal.
 """

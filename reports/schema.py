@@ -1,4 +1,4 @@
-"""The results store's one schema, read by the writer (``bench.store``) and the reader
+"""The results store's one schema, read by the writer (``bench.sweep.store``) and the reader
 (``reports.store``): its columns, which are numbers, its version, and the one way to read the
 file. It lives in ``reports`` because reports may import nothing above it; bench imports it.
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.models import build_model
+from bench.trial.models import build_model
 from methods import METHODS, Batch, Context, StepInfo
 from methods.elr import clamped_probs, elr_loss
 from methods.gce import gce_loss
@@ -68,7 +68,7 @@ def test_bad_hyper_parameters_are_refused(bad):
 
 
 def test_elr_takes_its_cifar100_setting_on_cifar100_only():
-    from bench import suites
+    from bench.sweep import suites
 
     trials = suites.expand(suites.SUITES["label_noise"], "paper", seeds=1, methods=["elr"])
     assert {(t["dataset"], tuple(sorted(t["hparams"].items()))) for t in trials} == {

@@ -54,7 +54,7 @@ def test_focal_is_modulated_bce_and_gamma_zero_is_sigmoid():
 
 
 def test_sigmoid_variants_start_the_bias_at_minus_log_c_minus_one():
-    from bench.models import build_model
+    from bench.trial.models import build_model
     from methods import Context, get_method_class
 
     model = build_model("mlp", (1, 40), 10)
@@ -72,7 +72,7 @@ def test_sigmoid_variants_start_the_bias_at_minus_log_c_minus_one():
 
 
 def test_unknown_hyper_parameter_is_rejected():
-    from bench.models import build_model
+    from bench.trial.models import build_model
     from methods import Context, get_method_class
 
     ctx = Context(num_classes=3, class_counts=torch.ones(3), num_train=3, epochs=1, steps_per_epoch=1, batch_size=1)

@@ -8,7 +8,7 @@ import math
 import pytest
 
 import reports
-from bench import runner, store, suites
+from bench.sweep import runner, store, suites
 
 DECLARED = suites.report_declarations()
 from reports.stats import summarize

@@ -8,8 +8,8 @@ import warnings
 import pytest
 import torch
 
-from bench import checkpoint
-from bench.harness import train
+from bench.trial import checkpoint
+from bench.trial.harness import train
 
 BASE = dict(dataset="mnist1d", corruption="uniform:0.4", epochs=4, train_limit=600, reward_per_class=5,
             timing_warmup_steps=1, ema_decay=0.9)

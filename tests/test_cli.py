@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bench import suites
+from bench.sweep import suites
 from bench.cli import main
 
 
@@ -75,7 +75,7 @@ def test_data_json_describes_the_embedded_set_offline():
 
 
 def test_rerun_without_resume_refuses_to_duplicate(tmp_path, capsys):
-    from bench import store, suites
+    from bench.sweep import store, suites
 
     cfg = suites.expand(suites.SUITES["label_noise"], "smoke", methods=["softmax"], seeds=1)[0]
     store.append_row(tmp_path, {"trial_id": cfg["trial_id"], "status": "ok"})
@@ -87,8 +87,8 @@ def test_rerun_without_resume_refuses_to_duplicate(tmp_path, capsys):
 
 
 def test_every_suite_expands_for_every_profile_with_shapes_that_fit():
-    from bench import suites
-    from bench.stepper import make_runner
+    from bench.sweep import suites
+    from bench.costs.stepper import make_runner
 
     for suite in suites.SUITES.values():
         for profile in suites.PROFILES:
@@ -100,7 +100,7 @@ def test_every_suite_expands_for_every_profile_with_shapes_that_fit():
 
 
 def test_hyper_parameters_take_the_profiles_value():
-    from bench import suites
+    from bench.sweep import suites
 
     def mwn(profile):
         return {t["hparams"]["normalize"] for t in suites.expand(suites.SUITES["label_noise"], profile, methods=["mwn"])}
@@ -115,7 +115,7 @@ def test_cost_trials_run_one_at_a_time_with_all_cpus(tmp_path, monkeypatch):
     with all of the machine's CPUs as threads; other suites run side by side on one CPU each."""
     import os
 
-    from bench import runner
+    from bench.sweep import runner
 
     seen = {}
 
@@ -179,7 +179,7 @@ def test_two_sweeps_in_the_same_second_get_experiments_of_their_own(tmp_path, mo
     directory (their trial directories would mix)."""
     import time as _time
 
-    from bench import runner
+    from bench.sweep import runner
 
     names = []
 

@@ -58,7 +58,7 @@ def test_a_canonical_string_parses_back_to_itself():
 def test_the_suites_corruptions_keep_their_canonical_strings():
     """Trial ids hash the corruption's string: the suites' own specs are their canonical strings
     (and those of round numbers keep the 6-digit form they always had)."""
-    from bench import suites
+    from bench.sweep import suites
 
     for suite in suites.SUITES.values():
         for profile in suites.PROFILES:

@@ -1,4 +1,4 @@
-"""bench.cost: measure() returns sane fields; each method's step stays inside a band of
+"""bench.costs.cost: measure() returns sane fields; each method's step stays inside a band of
 plain softmax's on the same network and batch (all measured in one process, interleaved).
 
 The bands are on per-step process CPU time with ONE torch thread: on a shared 2-core box,
@@ -17,9 +17,9 @@ import sys
 import pytest
 import torch
 
-from bench.compare import compare, format_table
-from bench.cost import measure
-from bench.stepper import make_runner
+from bench.costs.compare import compare, format_table
+from bench.costs.cost import measure
+from bench.costs.stepper import make_runner
 from methods import METHODS
 
 # method: (lowest, highest) ratio of its step's CPU time to softmax's; small_cnn, B = 100.
@@ -98,7 +98,7 @@ def test_step_cost_ratio_band(ratios, name):
 def test_allocator_tuning_takes_effect_on_glibc():
     import platform
 
-    from bench import allocator
+    from bench.trial import allocator
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")
     assert allocator.tune() is True

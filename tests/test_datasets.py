@@ -256,7 +256,7 @@ def test_the_identity_of_cifar_is_its_batch_files_and_the_human_labels_it_reads(
 def test_a_trials_id_holds_the_data_it_reads(tmp_path):
     """Trials on two folders (or one at two sizes) are two trials and two report rows; trials on
     the embedded sets keep the ids they had."""
-    from bench import suites
+    from bench.sweep import suites
 
     write_folder(tmp_path / "a")
     write_folder(tmp_path / "b")
@@ -277,8 +277,8 @@ def test_a_trials_id_holds_the_data_it_reads(tmp_path):
 
 
 def _finish_without_ray(todo, out, **kw):
-    """bench.runner.run_trials's stand-in: each trial "finishes" at once, with the row the runner writes."""
-    from bench import runner, store
+    """bench.sweep.runner.run_trials's stand-in: each trial "finishes" at once, with the row the runner writes."""
+    from bench.sweep import runner, store
 
     for t in todo:
         store.append_row(out, runner.make_row(t, {"status": "ok", "test_acc": 0.5}))
@@ -288,7 +288,7 @@ def _finish_without_ray(todo, out, **kw):
 def test_resume_on_another_folder_runs_its_trials(tmp_path, monkeypatch, capsys):
     """A sweep on folder A, then --resume with --data-root B: B's trial runs (it is not A's,
     "already finished"); A again: nothing to run."""
-    from bench import runner, store
+    from bench.sweep import runner, store
     from bench.cli import main
 
     write_folder(tmp_path / "a", per_class=8)   # room for the smoke profile's 5 reward samples a class
@@ -318,7 +318,7 @@ def test_resume_on_another_folder_runs_its_trials(tmp_path, monkeypatch, capsys)
 def test_a_ray_sweep_on_a_folder_after_one_on_another_runs_and_keeps_both(tmp_path, monkeypatch, capsys):
     """End to end: after a sweep on folder A, --resume on folder B runs B's trial through Ray, and
     the two rows keep apart (their ids, their report rows, the data each read)."""
-    from bench import runner, store
+    from bench.sweep import runner, store
     from bench.cli import main
 
     write_folder(tmp_path / "a", per_class=8)

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bench.harness import train
-from bench.models import build_model
+from bench.trial.harness import train
+from bench.trial.models import build_model
 from methods import METHODS, Batch, Context, StepInfo
 from methods.fsr import FSR, closed_form_eps_grad, eval_mode, soft_ce  # noqa: F401
 from methods._functional import frozen_bn_stats

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench import suites
+from bench.sweep import suites
 from methods import METHODS, Batch, Context, StepInfo
 from methods.gce import gce_loss, kept, prune_due, truncated_loss
 

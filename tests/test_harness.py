@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import methods
-from bench import schedules
-from bench.harness import train
-from bench.diagnostics import WeightStats, auroc, shot_accuracy
-from bench.models import build_model
+from bench.trial import schedules
+from bench.trial.harness import train
+from bench.trial.diagnostics import WeightStats, auroc, shot_accuracy
+from bench.trial.models import build_model
 from methods.base import Method, per_sample_ce
 
 TINY = dict(dataset="digits", model="small_cnn", epochs=2, batch_size=50, corruption="uniform:0.4",
@@ -103,8 +103,8 @@ class _InfOutputs(Method):
 
 
 def _run_in_trainable(monkeypatch, tmp_path, cfg):
-    """The final row bench.runner.trainable reports for ``cfg`` (Tune stood in for: no Ray)."""
-    from bench import runner
+    """The final row bench.sweep.runner.trainable reports for ``cfg`` (Tune stood in for: no Ray)."""
+    from bench.sweep import runner
 
     reports = []
     context = SimpleNamespace(get_trial_dir=lambda: str(tmp_path))
@@ -166,7 +166,7 @@ def test_shot_accuracy_groups_by_training_count():
 
 
 def test_weight_ema_averages_parameters_and_swaps_them_in():
-    from bench.harness import WeightEMA
+    from bench.trial.harness import WeightEMA
 
     model = build_model("mlp", (1, 40), 10)
     ema = WeightEMA(model, 0.9)
@@ -194,7 +194,7 @@ def test_ema_evaluation_keeps_the_raw_accuracy_beside_it():
 
 def test_epoch_lines_carry_the_curve_metrics():
     """The per-epoch points of the report's curves: zero-weight ratio once a method weights."""
-    from bench import suites
+    from bench.sweep import suites
 
     t = next(t for t in suites.expand(suites.SUITES["label_noise"], "smoke", methods=["fsr"], seeds=1)
              if t["corruption"] == "uniform:0.4")
@@ -206,7 +206,8 @@ def test_epoch_lines_carry_the_curve_metrics():
 
 def test_the_reward_set_size_per_class_is_one_rule():
     """reward_total (a size in all) wins over reward_per_class; the trial and gpu-check share it."""
-    from bench import gpucheck, harness
+    from bench.costs import gpucheck
+    from bench.trial import harness
 
     assert harness.reward_per_class({"reward_total": 1000, "reward_per_class": 5}, 10) == 100
     assert harness.reward_per_class({"reward_total": None, "reward_per_class": 5}, 10) == 5

@@ -11,7 +11,7 @@ import torch
 from test_datasets import trust_tiny_files, write_cifar10, write_cifar100  # noqa: F401 (fixture)
 
 import datasets
-from bench import suites
+from bench.sweep import suites
 from bench.cli import main
 from datasets.corruptions import SpecError, parse
 

@@ -68,8 +68,8 @@ def test_the_run_checks_accept_idn_trials():
     """The pre-run check of every class keeping a sample reads only the long tail (it once
     failed on idn, which needs the inputs)."""
     import datasets
-    from bench import suites
-    from bench.checks import check_data_fits
+    from bench.sweep import suites
+    from bench.sweep.checks import check_data_fits
 
     trials = suites.expand(suites.Suite(**{**vars(suites.SUITES["label_noise"]), "corruptions": ["lt:5+idn:0.4"]}),
                            "smoke", seeds=1)

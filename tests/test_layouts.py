@@ -11,7 +11,8 @@ import pytest
 
 import methods
 import reports
-from bench import harness, runner, store, suites
+from bench.trial import harness
+from bench.sweep import runner, store, suites
 from methods.base import Method, per_sample_ce
 from reports import kinds, metrics, paper
 from reports.layouts import SuiteReport

@@ -5,8 +5,8 @@ import copy
 import pytest
 import torch
 
-from bench.harness import train
-from bench.models import SmallCNN
+from bench.trial.harness import train
+from bench.trial.models import SmallCNN
 from methods import Batch, Context, StepInfo
 from methods.base import per_sample_ce
 from methods._functional import fcall

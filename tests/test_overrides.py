@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import reports
-from bench import overrides, runner, store, suites
-from bench.checks import UsageError
+from bench.sweep import overrides, runner, store, suites
+from bench.sweep.checks import UsageError
 from bench.cli import main
-from bench.models import build_model
+from bench.trial.models import build_model
 from methods._tangent import Recorder
 
 

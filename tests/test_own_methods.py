@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 import reports
-from bench import harness, suites
+from bench.trial import harness
+from bench.sweep import suites
 from bench.cli import main
 from methods import get_method_class, plugin_methods
 

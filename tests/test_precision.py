@@ -8,9 +8,10 @@ import time
 import pytest
 import torch
 
-from bench import compare, stepper, suites
+from bench.costs import compare, stepper
+from bench.sweep import suites
 from bench.cli import main
-from bench.harness import train
+from bench.trial.harness import train
 from methods import _precision as amp
 
 # One step from the same state in fp32 and in a low precision: what decides the weights is

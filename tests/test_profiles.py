@@ -1,12 +1,12 @@
-"""Values by profile and by data set are explicit (bench.profiles.ByProfile / ByDataset), resolved
+"""Values by profile and by data set are explicit (bench.sweep.profiles.ByProfile / ByDataset), resolved
 by one function for hyper-parameters and settings alike; a plain dict is a value; a profile is
 one line of PROFILES."""
 from __future__ import annotations
 
 import pytest
 
-from bench import profiles, suites
-from bench.profiles import OMIT, ByDataset, ByProfile, resolve, resolve_all
+from bench.sweep import profiles, suites
+from bench.sweep.profiles import OMIT, ByDataset, ByProfile, resolve, resolve_all
 
 
 def test_a_by_profile_value_takes_the_profiles_value_and_a_plain_dict_stays_a_dict():

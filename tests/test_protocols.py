@@ -9,10 +9,11 @@ import json
 import pytest
 import torch
 
-from bench import cli, runner, suites
+from bench import cli
+from bench.sweep import runner, suites
 
 DECLARED = suites.report_declarations()
-from bench.models import build_model
+from bench.trial.models import build_model
 from methods import METHODS, Context
 
 # Table 4 (top) and the scripts: |R|, q, B, lam, alpha (look-ahead step), beta (history weight of
@@ -131,7 +132,7 @@ def test_report_finds_every_published_number(tmp_path):
     expected = {"label_noise": ["FSR", "L2R", "MWN"], "asym_noise": ["FSR", "L2R"],
                 "long_tail": ["SoftMax", "CB-Best", "L2R", "MWN", "FSR-DF", "FSR"], "mixed": ["FSR"],
                 "ablation": ["FSR"]}
-    from bench import store
+    from bench.sweep import store
     for suite in expected:
         for t in suites.expand(suites.SUITES[suite], "paper", seeds=1):
             store.append_row(tmp_path, {**runner.make_row(t, {"test_acc": 0.5, "best_acc": 0.5, "dict_purity": 0.9,

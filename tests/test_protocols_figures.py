@@ -15,9 +15,11 @@ import pytest
 import torch
 
 import datasets
-from bench import cli, harness, suites
-from bench.diagnostics import shot_accuracy
-from bench.models import build_model
+from bench import cli
+from bench.trial import harness
+from bench.sweep import suites
+from bench.trial.diagnostics import shot_accuracy
+from bench.trial.models import build_model
 from methods import METHODS, Context
 from reports import paper
 
@@ -39,7 +41,7 @@ FIGURES = {
     "reward_size": ({"cifar10"}, "wrn28_10", {"uniform:0.4"}, 45_000, "Figure 7, Sec. 5.4, footnote 3"),
 }
 # Figures 4-6: every noise-suite trial holds out the noise profile's 1,000 clean images
-# (bench/profiles.py reward_total, MW-Net's num_meta) whether or not its method reads them.
+# (bench/sweep/profiles.py reward_total, MW-Net's num_meta) whether or not its method reads them.
 
 
 def fake_labels(dataset: str) -> np.ndarray:
@@ -48,7 +50,7 @@ def fake_labels(dataset: str) -> np.ndarray:
 
 
 def planned(t: dict, labels: np.ndarray) -> datasets.Plan:
-    """The data a trial trains on, as bench.harness.Trial plans it (datasets.plan; reward_total
+    """The data a trial trains on, as bench.trial.harness.Trial plans it (datasets.plan; reward_total
     is a size in all, split over the classes)."""
     C = int(labels.max()) + 1
     per_class = t["reward_total"] // C if t.get("reward_total") else t.get("reward_per_class") or 0

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench import checks, cli, runner, suites
-from bench.checks import UsageError
+from bench.sweep import checks, runner, suites
+from bench import cli
+from bench.sweep.checks import UsageError
 from datasets.corruptions import long_tail_counts, parse
 from datasets.prepare import plan
 from methods import METHODS
@@ -87,7 +88,7 @@ def test_long_tail_rows_run_their_own_protocol():
 
 def first_active_epoch(t):
     """The first epoch FSR re-weights in, on the trial's own schedule (one step per epoch)."""
-    from bench.schedules import make_schedule
+    from bench.trial.schedules import make_schedule
     from methods import StepInfo
 
     lr = make_schedule(t["schedule"], t["optim"]["lr"])
@@ -111,7 +112,7 @@ def test_mixed_rows_run_the_long_tail_noise_script():
 def test_small_profiles_keep_the_per_row_protocol(profile):
     """At their scale: FSR's rows take 5e-4 and no warm-up on the profile's milestones; the
     other long-tail rows keep 2e-4 and the profile's warm-up; FSR's E is 20 / 200 of the run."""
-    from bench.profiles import BASE, resolve
+    from bench.sweep.profiles import BASE, resolve
 
     for suite in ("long_tail", "mixed"):
         base = resolve(BASE["long_tail"], profile)["schedule"]
@@ -184,7 +185,7 @@ def test_table7_imbalance_one_is_not_shown_beside_the_long_tail_noise_protocol(t
     filed only there, so the ``mixed`` suite's imbalance-1 cells, run under the long-tail + noise
     script, show no published number; the long-tailed cells still do."""
     import reports
-    from bench import store
+    from bench.sweep import store
 
     r32 = {r: paper.lookup("cifar10", "resnet32", "uniform", r, 1, "FSR", sources={"uniform noise table"})
            for r in (0.2, 0.4)}

@@ -10,7 +10,7 @@ import re
 import pytest
 
 import reports
-from bench import runner, store, suites
+from bench.sweep import runner, store, suites
 from reports import paper
 from reports.protocols import Protocol, differences, status
 

@@ -10,7 +10,7 @@ over the paper's text ("128 epochs"). One epoch is ``iter_epoch = N // 128`` ste
 is 123,300 / (N // 128) epochs: 239.4 (240 begun) for the 65,944 Google images of the first 50
 classes (a third-party build of the list; the reference's zip is not verified); "128 epochs"
 would need N of about 123k. N is known only when the user's folder is read, so the profile
-gives the length as the reference does, ``max_steps=123300`` (bench.harness derives the epochs).
+gives the length as the reference does, ``max_steps=123300`` (bench.trial.harness derives the epochs).
 """
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ import math
 import pytest
 import torch
 
-from bench import cli, harness, runner, store, suites
-from bench.schedules import cosine_restarts, make_schedule
+from bench import cli
+from bench.trial import harness
+from bench.sweep import runner, store, suites
+from bench.trial.schedules import cosine_restarts, make_schedule
 from methods import METHODS
 from reports import metrics, schema
 

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from bench import cli, suites
-from bench.stepper import make_runner
+from bench import cli
+from bench.sweep import suites
+from bench.costs.stepper import make_runner
 from methods import METHODS
 
 RUN = ["run", "--suite", "label_noise", "--profile", "smoke", "--corruptions", "uniform:0.4"]
@@ -42,7 +43,7 @@ def test_every_builtin_method_declares_every_hyper_parameter():
 
 
 def test_the_declarations_accept_every_suites_values():
-    from bench.checks import check_trials
+    from bench.sweep.checks import check_trials
 
     for suite in suites.SUITES.values():
         for profile in suites.PROFILES:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import store, suites
-from bench.runner import run_trials
+from bench.sweep import store, suites
+from bench.sweep.runner import run_trials
 
 pytestmark = pytest.mark.ray
 
@@ -53,7 +53,7 @@ def test_ray_workers_import_this_projects_packages_first(tmp_path, monkeypatch):
     import ray
 
     import datasets
-    from bench.runner import ray_init_kwargs
+    from bench.sweep.runner import ray_init_kwargs
 
     fake = tmp_path / "foreign" / "datasets"
     fake.mkdir(parents=True)
@@ -247,7 +247,7 @@ def test_ctrl_c_exits_130_saying_what_finished_and_leaves_no_ray_process(tmp_pat
     trial recorded as failed; none of Ray's processes left. The rows name their trial
     directories, here under a --storage outside OUT, where the report finds the curves."""
     import reports
-    from bench.suites import report_declarations
+    from bench.sweep.suites import report_declarations
 
     out, storage = tmp_path / "out", tmp_path / "elsewhere"
     proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "3",
@@ -284,7 +284,7 @@ def test_more_cpus_per_trial_than_the_cluster_has_is_refused_before_any_trial(tm
 def test_long_trials_print_an_epoch_line_at_most_once_a_period(tmp_path, capsys):
     from types import SimpleNamespace
 
-    from bench.runner import StoreCallback
+    from bench.sweep.runner import StoreCallback
 
     trial = SimpleNamespace(trial_id="t1", config={"trial": dict(variant="fsr", corruption="uniform:0.4", seed=0,
                                                                  epochs=10)})
@@ -304,7 +304,7 @@ def test_a_trial_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
     --resume continues it from there, and its final metrics equal an uninterrupted run's."""
     import warnings
 
-    from bench.harness import train
+    from bench.trial.harness import train
 
     args = ["run", "--suite", "label_noise", "--methods", "fsr", "--seeds", "1", "--corruptions", "uniform:0.4",
             "--out", str(tmp_path)]
@@ -341,7 +341,7 @@ def test_a_trial_killed_mid_run_resumes_from_its_checkpoint(tmp_path):
 def test_a_reused_worker_gives_each_trial_the_numbers_of_a_fresh_process(tmp_path):
     """Workers run trial after trial (no process start per trial); each trial seeds all it draws
     from, so its row equals a run of the harness in a process of its own."""
-    from bench.harness import train
+    from bench.trial.harness import train
 
     trials = [_trial(method=m, seed=s) for m in ("mwn", "fsr", "softmax") for s in (0, 1)]
     for t in trials:
@@ -354,7 +354,7 @@ def test_a_reused_worker_gives_each_trial_the_numbers_of_a_fresh_process(tmp_pat
     assert (cb.done, cb.failed) == (6, 0)
     df = pd.read_csv(tmp_path / "results.csv").set_index("trial_id")
     for t in trials[::2]:
-        fresh = subprocess.run([sys.executable, "-c", "import json, sys; from bench.harness import train; "
+        fresh = subprocess.run([sys.executable, "-c", "import json, sys; from bench.trial.harness import train; "
                                 "print(json.dumps(train(json.loads(sys.argv[1]))))", json.dumps(t)],
                                capture_output=True, text=True, check=True)
         want = json.loads(fresh.stdout.strip().splitlines()[-1])
@@ -365,7 +365,7 @@ def test_a_reused_worker_gives_each_trial_the_numbers_of_a_fresh_process(tmp_pat
 
 
 def test_trials_start_longest_first_and_keep_their_order_otherwise():
-    from bench.runner import longest_first
+    from bench.sweep.runner import longest_first
 
     trials = [_trial(method=m, seed=s) for s in (0, 1) for m in ("softmax", "fsr", "l2r", "cb", "mwn")]
     order = [(t["method"], t["seed"]) for t in longest_first(trials)]
@@ -374,7 +374,7 @@ def test_trials_start_longest_first_and_keep_their_order_otherwise():
 
 
 def test_the_sweep_eta_weights_trials_by_their_expected_cost(tmp_path):
-    from bench.runner import StoreCallback, expected_cost
+    from bench.sweep.runner import StoreCallback, expected_cost
 
     heavy, light = _trial(method="mwn"), _trial(method="softmax")
     weights = {heavy["trial_id"]: expected_cost(heavy), light["trial_id"]: expected_cost(light)}

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import reports
-from bench.suites import report_declarations
+from bench.sweep.suites import report_declarations
 
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "results_fixture.csv"
@@ -137,7 +137,7 @@ def test_curves_come_from_the_trial_directories_the_rows_name(tmp_path):
     in ``extra``), and the report reads the per-epoch curves there."""
     import json
 
-    from bench import runner, store, suites
+    from bench.sweep import runner, store, suites
 
     out, storage = tmp_path / "out", tmp_path / "elsewhere"
     trials = suites.expand(suites.SUITES["label_noise"], "smoke", methods=["softmax"], seeds=1)

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from bench import store
+from bench.sweep import store
 
 
 def test_rows_append_and_pandas_reads_them(tmp_path):
@@ -118,7 +118,7 @@ def test_a_damaged_store_is_one_line_and_exit_2(tmp_path, capsys, damage):
 
 
 def test_every_scalar_a_trial_returns_is_kept(tmp_path):
-    from bench import runner
+    from bench.sweep import runner
 
     cfg = dict(trial_id="t", suite="label_noise", profile="smoke", method="fsr", variant="fsr",
                corruption="uniform:0.4", seed=0, hparams={})

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import reports
-from bench import cli, store, suites
+from bench import cli
+from bench.sweep import store, suites
 
 SMOKE = ["run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "1"]
 FIXTURE = Path(__file__).parent / "data" / "results_fixture.csv"
@@ -26,7 +27,7 @@ def _smoke_ids() -> list[str]:
 @pytest.fixture
 def sweep(monkeypatch):
     """Ray replaced by a stand-in that finishes every trial it is given and records them."""
-    from bench import runner
+    from bench.sweep import runner
 
     ran = []
 
@@ -153,7 +154,7 @@ def test_rows_the_store_refuses_mid_sweep_are_kept_and_merged_by_resume(tmp_path
 
 
 def test_a_sweep_whose_rows_cannot_be_written_anywhere_stops_at_once(tmp_path, monkeypatch, capsys):
-    from bench import runner
+    from bench.sweep import runner
 
     cfgs = suites.expand(suites.SUITES["label_noise"], "smoke", methods=["softmax"], seeds=1)
     store.append_row(tmp_path, {"trial_id": "earlier", "status": "ok"})
@@ -171,7 +172,7 @@ def test_a_sweep_whose_rows_cannot_be_written_anywhere_stops_at_once(tmp_path, m
 
 @pytest.mark.ray
 def test_a_real_sweep_stops_when_no_file_takes_its_rows(tmp_path, monkeypatch):
-    from bench.runner import run_trials
+    from bench.sweep.runner import run_trials
 
     cfgs = suites.expand(suites.SUITES["label_noise"], "smoke", methods=["softmax"], seeds=1)[:3]
     store.append_row(tmp_path, {"trial_id": "earlier", "status": "ok"})
@@ -185,7 +186,7 @@ def test_a_real_sweep_stops_when_no_file_takes_its_rows(tmp_path, monkeypatch):
 
 
 def test_the_first_row_kept_aside_is_said_once(tmp_path, monkeypatch, capsys):
-    from bench import runner
+    from bench.sweep import runner
 
     cfgs = suites.expand(suites.SUITES["label_noise"], "smoke", methods=["softmax"], seeds=1)
     store.append_row(tmp_path, {"trial_id": "earlier", "status": "ok"})

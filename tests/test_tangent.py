@@ -1,5 +1,5 @@
 """The tangent-only pass (methods._tangent.Recorder) against torch.func.jvp, on every network
-of bench.models, in training (batch statistics) and eval (running statistics) mode."""
+of bench.trial.models, in training (batch statistics) and eval (running statistics) mode."""
 import copy
 import warnings
 
@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import jvp
 
-from bench.models import MODELS, build_model
+from bench.trial.models import MODELS, build_model
 from methods.base import per_sample_ce
 from methods._functional import fcall, meta_parameter_names
 from methods._tangent import Recorder, UnsupportedGraph, ce_tangent, recorder_or_none

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from bench.stepper import make_runner
-from bench.models import build_model
+from bench.costs.stepper import make_runner
+from bench.trial.models import build_model
 from methods import METHODS
 from methods._functional import meta_parameter_names
 from methods._lookahead import LookAhead

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import datasets
-from bench.models import build_model
+from bench.trial.models import build_model
 
 
 def synset(i: int) -> str:
@@ -109,7 +109,7 @@ def test_smoke_profile_end_to_end(webvision_root, tmp_path, monkeypatch):
     assert df["imagenet_acc"].between(0, 1).all() and df["dataset"].eq("webvision").all()
     top5 = [json.loads(e) for e in df["extra"]]   # the top-5 accuracies: in the rows' extra
     assert all(0 <= e["test_top5"] <= 1 and 0 <= e["imagenet_top5"] <= 1 for e in top5)
-    from bench.suites import report_declarations
+    from bench.sweep.suites import report_declarations
 
     md = reports.build_report(out, suites=report_declarations()).read_text()
     assert "WebVision (paper Table 5)" in md and "ImageNet validation accuracy" in md

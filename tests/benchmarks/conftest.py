@@ -1,7 +1,7 @@
 """pytest-benchmark cost benchmarks: one per registered method's training step.
 
 Knobs (environment variables, so they also work from the root ``pytest`` run):
-  REWEIGHT_BENCH_NET     small_cnn (default, cheap) | resnet32 (B = 100, CIFAR shape) | any bench.models name
+  REWEIGHT_BENCH_NET     small_cnn (default, cheap) | resnet32 (B = 100, CIFAR shape) | any bench.trial.models name
   REWEIGHT_BENCH_DEVICE  auto (default) | cpu | cuda
   REWEIGHT_BENCH_THREADS torch threads while timing (default 2: the two cores of the reference machine)
   REWEIGHT_BENCH_ENABLE  1: time the benchmarks even without a --benchmark-* option
@@ -10,7 +10,7 @@ The default test run (``pytest``) treats these benchmarks as if ``--benchmark-di
 given: each step runs once, as a smoke test, and nothing is timed. They are timed when any
 of --benchmark-only, --benchmark-enable, --benchmark-autosave, --benchmark-save,
 --benchmark-compare or --benchmark-json is given (or REWEIGHT_BENCH_ENABLE=1); then the
-methods are also compared interleaved round-robin in this process (bench.compare.compare), the
+methods are also compared interleaved round-robin in this process (bench.costs.compare.compare), the
 ratio to softmax goes into each benchmark's extra_info, and a table is printed at the end.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _state(config) -> dict:
 
 @pytest.fixture(scope="session")
 def cost_setup(request) -> dict:
-    """What the benchmarks run: network, config for bench.cost, plan, whether timed, state."""
+    """What the benchmarks run: network, config for bench.costs.cost, plan, whether timed, state."""
     import torch
     timed = benchmarks_timed(request.config)
     before = torch.get_num_threads()
@@ -64,10 +64,10 @@ def cost_setup(request) -> dict:
 
 @pytest.fixture(scope="session")
 def cost_table(request, cost_setup):
-    """bench.compare.compare over the registry, interleaved in this process; None when untimed."""
+    """bench.costs.compare.compare over the registry, interleaved in this process; None when untimed."""
     if not cost_setup["timed"]:
         return None
-    from bench.compare import compare
+    from bench.costs.compare import compare
     from methods import METHODS
     res = compare(list(METHODS), **CONFIG, **PLAN["compare"])
     cost_setup["state"]["compare"] = res
@@ -78,7 +78,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     st = config.stash.get(STATE, None)
     if not st or st["compare"] is None:
         return
-    from bench.compare import format_table
+    from bench.costs.compare import format_table
     tr = terminalreporter
     tr.section(f"step cost ratio to softmax ({NET}, B={CONFIG['batch_size']})")
     tr.write_line(format_table(st["compare"]))

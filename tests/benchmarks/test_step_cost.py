@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from bench.stepper import make_runner
+from bench.costs.stepper import make_runner
 from methods import METHODS
 
 NAMES = ["softmax"] + [n for n in METHODS if n != "softmax"]   # the baseline first

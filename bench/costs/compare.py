@@ -1,6 +1,6 @@
 """Several methods' per-step cost interleaved round-robin in ONE process (timing drift and a
 neighbour's load hit every method alike): medians, ratios to softmax in the same precision,
-and the text table; ``python -m bench.cost`` is its command line."""
+and the text table; ``python -m bench.costs.cost`` is its command line."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ import torch
 from methods import METHODS
 from methods import _precision as amp
 
-from .instruments import device_name, summarize_steps
+from ..trial.instruments import device_name, summarize_steps
 from .stepper import _timed, fsr_floor, make_runner
 
 
@@ -68,7 +68,7 @@ def _build(configs: dict, base_of: dict, baseline: str, warmup: int) -> tuple[di
         except Exception as e:  # noqa: BLE001 (reported, not raised: one broken method must not hide the rest)
             skipped[name] = f"{type(e).__name__}: {e}"
     if baseline not in runners:
-        raise RuntimeError(f"bench.compare: the baseline {baseline!r} cannot be built: {skipped[baseline]}")
+        raise RuntimeError(f"bench.costs.compare: the baseline {baseline!r} cannot be built: {skipped[baseline]}")
     for name in [n for n in runners if base_of[n] not in runners]:
         skipped[name] = f"its baseline {base_of[name]} cannot be built"
         del runners[name]
@@ -140,7 +140,7 @@ def format_table(result: dict, second: str | None = None) -> str:
 
 def main(argv=None) -> int:
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m bench.cost", description="interleaved per-step cost table")
+    ap = argparse.ArgumentParser(prog="python -m bench.costs.cost", description="interleaved per-step cost table")
     ap.add_argument("model", nargs="?", default="small_cnn")
     ap.add_argument("methods", nargs="*", help="registry names (default: all)")
     ap.add_argument("--floor", type=int, default=0, metavar="Q",
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip())
     bad = [p for p in precisions if p not in amp.PRECISIONS]
     if bad or not precisions:
-        print(f"python -m bench.cost: unknown precision {', '.join(bad) or args.precision!r}; "
+        print(f"python -m bench.costs.cost: unknown precision {', '.join(bad) or args.precision!r}; "
               f"use {', '.join(amp.PRECISIONS)}", file=sys.stderr)
         return 2
     if args.threads:

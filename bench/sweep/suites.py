@@ -1,13 +1,13 @@
 """Suites (named experiment grids) and profiles (how big each run is).
 
-A trial is one plain, JSON-able config dict for ``bench.harness.train`` plus its identity:
+A trial is one plain, JSON-able config dict for ``bench.trial.harness.train`` plus its identity:
 ``trial_id`` hashes the sorted config without the execution-only keys, so reruns are
 idempotent and ``--resume`` can tell what is finished. The data a trial reads from disk are
 part of its config (``data_identity``, from ``with_data_identity``), so that two folders, or one
 folder at two sizes, are two trials.
 
 Each suite declares how the report shows it (``report``, a reports.layouts.SuiteReport); the
-profiles (smoke, quick, paper) and their shared settings are bench.profiles'.
+profiles (smoke, quick, paper) and their shared settings are bench.sweep.profiles'.
 """
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class Suite:
     corruptions: list[str] | ByProfile   # or a list per profile
     entries: list[Entry]
     overrides: dict = field(default_factory=dict)   # {key: value (or ByProfile, ...)} on top of BASE
-    task: str = "train"                # "train" (bench.harness) or "cost" (bench.cost)
+    task: str = "train"                # "train" (bench.trial.harness) or "cost" (bench.costs.cost)
     datasets: list | ByProfile | None = None   # several data sets (None: BASE's)
     report: SuiteReport | None = None  # its tables and plots (reports.layouts); rows and paper rows: the entries'
 
@@ -146,7 +146,7 @@ FSR_MIXED = dict(weight_rule="clip", dictionary_size=2000, reward_batch=200, lab
 # WebVision (Table 4, WebVision row; run_fsr_webvision.sh): |R| = 5k (--queue_capacity=5000), q = 200
 # (queue_bs default), p = 1 and history weight 0.1 (--use_pseudo_loss=all_1_0.1_1), warm-up E = 20
 # (--meta_start_epoch=20, epochs counted from step 0, the 3 lr warm-up epochs included, as here).
-# The run's length and schedule: bench.profiles, BASE["webvision"] (paper).
+# The run's length and schedule: bench.sweep.profiles, BASE["webvision"] (paper).
 FSR_WEBVISION = dict(dictionary_size=5000, reward_batch=200, relabel_weight=1.0,
                      reweight_start=ByProfile(smoke=1, quick=10, paper=20), **SMALL_CAP)
 # MWN under noise on the small profiles: weights normalised to sum to one (the older official
@@ -348,7 +348,7 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
     """The trial configs of ``suite`` under ``profile`` (each with its ``trial_id``); with
     ``checkpoint_dir``, train trials checkpoint every CHECKPOINT_EVERY epochs of the profile
     there; ``precision`` replaces the profile's (PRECISION); ``channels_last`` "auto", "on" or
-    "off"; ``sets``: the run's own choices (bench.overrides, ``--set``), applied last and recorded.
+    "off"; ``sets``: the run's own choices (bench.sweep.overrides, ``--set``), applied last and recorded.
     Every value given by profile or data set is resolved here (profiles.resolve)."""
     precision = precision or resolve(PRECISION, profile)
     base = suite.settings(profile)

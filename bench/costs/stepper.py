@@ -1,4 +1,4 @@
-"""The synthetic step runner behind ``bench.cost`` and ``bench.compare``: one method built on
+"""The synthetic step runner behind ``bench.costs.cost`` and ``bench.costs.compare``: one method built on
 fixed synthetic inputs of a network's shape (no data loaded), stepped and timed as the
 harness steps it (host clock on CPU, CUDA events on GPU)."""
 from __future__ import annotations
@@ -15,10 +15,10 @@ from methods import _precision as amp
 from methods.base import SGD
 from methods._functional import eval_mode, frozen_bn_stats
 
-from . import allocator
-from .harness import resolve_device, use_channels_last
-from .instruments import StepTimer
-from .models import INPUT_SHAPES, build_model
+from ..trial import allocator
+from ..trial.harness import resolve_device, use_channels_last
+from ..trial.instruments import StepTimer
+from ..trial.models import INPUT_SHAPES, build_model
 
 DEFAULTS = dict(
     model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
@@ -32,18 +32,18 @@ DEFAULTS = dict(
 def _config(config: dict, strict: bool = True) -> dict:
     unknown = set(config) - set(DEFAULTS)
     if unknown and strict:
-        raise ValueError(f"bench.cost: unknown config key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        raise ValueError(f"bench.costs.cost: unknown config key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     cfg = {**DEFAULTS, **{k: v for k, v in config.items() if k in DEFAULTS}}
     if cfg["dataset"] is not None:
         if cfg["dataset"] not in SHAPES:
-            raise ValueError(f"bench.cost: no shape known for data set {cfg['dataset']!r}; "
+            raise ValueError(f"bench.costs.cost: no shape known for data set {cfg['dataset']!r}; "
                              f"give input_shape and num_classes (known: {', '.join(SHAPES)})")
         shape, classes = SHAPES[cfg["dataset"]]
         cfg["input_shape"] = cfg["input_shape"] or shape
         cfg["num_classes"] = cfg["num_classes"] or classes
     if cfg["input_shape"] is None:
         if cfg["model"] not in INPUT_SHAPES:
-            raise ValueError(f"bench.cost: give input_shape for model {cfg['model']!r}")
+            raise ValueError(f"bench.costs.cost: give input_shape for model {cfg['model']!r}")
         cfg["input_shape"] = INPUT_SHAPES[cfg["model"]]
     cfg["num_classes"] = int(cfg["num_classes"] or 10)
     cfg["input_shape"] = tuple(int(s) for s in cfg["input_shape"])
@@ -133,7 +133,7 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
     if extra is not None and layout is not None:
         extra = extra.contiguous(memory_format=layout)
     if cfg["extra_forward_bn"] not in ("eval", "batch"):
-        raise ValueError(f"bench.cost: extra_forward_bn must be eval or batch, not {cfg['extra_forward_bn']!r}")
+        raise ValueError(f"bench.costs.cost: extra_forward_bn must be eval or batch, not {cfg['extra_forward_bn']!r}")
     return StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
                       float(cfg["optim"]["lr"]), extra, cfg["extra_forward_bn"], prec)
 

@@ -5,7 +5,7 @@ permutation and augmented as tensors; the schedule sets the learning rate per st
 test set is evaluated after every epoch. Nothing here knows any particular method.
 
 With ``checkpoint_dir`` and ``checkpoint_every`` (N epochs) a trial saves its state every N
-epochs and a rerun of the same trial id continues from it (``bench.checkpoint``); a checkpoint
+epochs and a rerun of the same trial id continues from it (``bench.trial.checkpoint``); a checkpoint
 that does not load or does not fit the trial is moved aside, and the trial starts from epoch 0.
 
 A NaN or infinite weight or test output at an epoch's evaluation fails the trial with its reason
@@ -281,7 +281,7 @@ class Trial:
         return last
 
     def state(self, epoch: int) -> dict:
-        """What a checkpoint after ``epoch`` keeps (bench.checkpoint)."""
+        """What a checkpoint after ``epoch`` keeps (bench.trial.checkpoint)."""
         return dict(epoch=epoch + 1, step=self.step, method=self.method.state_dict(),
                     rng=checkpoint.rng_state(self.gen), best_acc=self.best_acc, raw_best=self.raw_best,
                     history=self.history, last=self.last, step_times=self.timer.times,

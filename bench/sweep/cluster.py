@@ -11,7 +11,7 @@
   started on this machine; never, as Ray's own "auto" falls back to, any Ray process found
   running (another user's sweep). A runtime started here or joined ignores RAY_ADDRESS
   otherwise, so that the cluster checked is the one the sweep uses.
-- A runtime started here dies with the driver, however the driver ends (``bench.reaper``).
+- A runtime started here dies with the driver, however the driver ends (``bench.sweep.reaper``).
 """
 from __future__ import annotations
 

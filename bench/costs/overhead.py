@@ -1,8 +1,8 @@
 """What the harness costs beyond the training itself: its softmax step (batch, method,
-diagnostics, exactly as ``bench.harness.train`` runs them) against a bare PyTorch loop of the
+diagnostics, exactly as ``bench.trial.harness.train`` runs them) against a bare PyTorch loop of the
 same network, batch, optimiser and augmentation, interleaved in one process.
 
-``python -m bench.overhead [model ...]`` prints the table (default small_cnn and resnet32).
+``python -m bench.costs.overhead [model ...]`` prints the table (default small_cnn and resnet32).
 """
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ import datasets
 from methods import Context, StepInfo, get_method_class
 from methods.base import SGD
 
-from . import allocator
-from .models import INPUT_SHAPES
-from .harness import make_batch, resolve_device, take_step
-from .instruments import StepTimer, device_name
-from .models import build_model
+from ..trial import allocator
+from ..trial.models import INPUT_SHAPES
+from ..trial.harness import make_batch, resolve_device, take_step
+from ..trial.instruments import StepTimer, device_name
+from ..trial.models import build_model
 
 OPTIM = dict(SGD)
 
@@ -134,7 +134,7 @@ def format_rows(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.costs.overhead", description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="*", default=["small_cnn", "resnet32"])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     unknown = [m for m in args.models if m not in INPUT_SHAPES]
     if unknown:
-        print(f"python -m bench.overhead: unknown model {unknown[0]!r}; known: {', '.join(INPUT_SHAPES)}",
+        print(f"python -m bench.costs.overhead: unknown model {unknown[0]!r}; known: {', '.join(INPUT_SHAPES)}",
               file=sys.stderr)
         return 2
     if args.threads:

@@ -3,7 +3,7 @@
 (a) The per-step table of every method (one row per method, the paper profile's
     hyper-parameters, its re-weighting phase) on ResNet-32 (the long-tail suite, B = 128) and
     WRN-28-10 (the label-noise suite, B = 100), in fp32 and bf16: median time per step as a
-    ratio to softmax in the same precision (interleaved rounds, ``bench.compare.compare``), FSR's
+    ratio to softmax in the same precision (interleaved rounds, ``bench.costs.compare.compare``), FSR's
     ratio to its floor, and the peak GPU memory of each method measured alone.
 (b) One epoch of the paper label-noise profile per method, on synthetic CIFAR-shaped data
     (50,000 samples, resident on the GPU) in the profile's precision: epoch seconds.
@@ -29,10 +29,11 @@ import torch
 from methods import get_method_class
 from methods._precision import PRECISIONS
 
-from . import compare, cost, stepper, suites
-from .checks import UsageError, check_device_name
-from .harness import resolve_device, reward_per_class, train
-from .models import MODELS
+from . import compare, cost, stepper
+from ..sweep import suites
+from ..sweep.checks import UsageError, check_device_name
+from ..trial.harness import resolve_device, reward_per_class, train
+from ..trial.models import MODELS
 
 # (suite, profile) whose paper settings give each network's methods, batch size and reward sizes
 STEP_SUITES = {"resnet32": "long_tail", "wrn28_10": "label_noise"}
@@ -133,7 +134,7 @@ def exactness(device: str) -> str:
     from methods._functional import fcall
     from methods._tangent import Recorder, ce_tangent
 
-    from .models import build_model
+    from ..trial.models import build_model
 
     dev, lines = torch.device(device), []
     for name in ("resnet32", "wrn28_2"):

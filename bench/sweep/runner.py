@@ -42,11 +42,11 @@ def trainable(config: dict) -> None:
             raise ImportError(f"Ray worker imported a foreign 'datasets' package from {datasets.__file__}")
         torch.set_num_threads(max(1, int(config.get("threads", 1))))
         if cfg.get("task", "train") == "cost":
-            from .cost import measure
+            from ..costs.cost import measure
 
             metrics = measure(cfg, strict=False)
         else:
-            from .harness import train
+            from ..trial.harness import train
 
             metrics = train(cfg, report=tune.report, trial_dir=tune.get_context().get_trial_dir())
         result = {**metrics, "status": "ok", "threads": torch.get_num_threads()}
@@ -222,7 +222,7 @@ def ray_init_kwargs(address=None, num_cpus=None, gpus_per_trial=0.0, verbose=Fal
 
 class ResourceError(ValueError):
     """Per-trial resources the cluster cannot give (found after Ray starts, before any trial;
-    the command line refuses them before anything is written: bench.cluster)."""
+    the command line refuses them before anything is written: bench.sweep.cluster)."""
 
 
 def experiment_name(suite: str, profile: str) -> str:

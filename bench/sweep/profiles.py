@@ -17,7 +17,7 @@ from datasets import DATASETS
 from methods.base import SGD
 from methods.domains import NULL, Bool, Choice, Int, Real
 
-from .models import MODELS
+from ..trial.models import MODELS
 
 #: the profiles, in order, each with the profile whose value it takes where a ByProfile names
 #: none for it (None: such a ByProfile is an error). A new profile is one line here.
@@ -167,7 +167,7 @@ FSR_LT_PROTOCOL = dict(optim=SGD_FSR_LT, schedule=FSR_LT_SCHEDULE)   # as an Ent
 # third-party build of its list; not verified against the reference's zip) 123,300 / 515 =
 # 239.4 epochs, 3 of them warm-up; "128 epochs" would need N of about 123k. N is known only when
 # the user's folder is read, so the run is given as the reference gives it, max_steps=123300
-# (bench.harness: ceil(123,300 / (N // 128)) epochs, the last one cut short; 240 for N = 65,944).
+# (bench.trial.harness: ceil(123,300 / (N // 128)) epochs, the last one cut short; 240 for N = 65,944).
 # Where a one-device port differs: BatchNorm statistics and FSR's weight normalisation over the
 # 128 samples, where each of the reference's 8 replicas takes its own 16; torchvision's
 # ResNet-50 (v1.5) where the reference's is v2 (pre-activation). Top-5 accuracy too (Table 5).
@@ -211,11 +211,11 @@ BASE = {
 BASE["mixed"] = ByProfile(**{p: {**BASE["long_tail"].values[p], "reward_per_class": 0, "optim": SGD_FSR_LT,
                                  "schedule": FSR_LT_SCHEDULE.values[p]} for p in BASE["long_tail"].values})
 #: the valid values of the trial settings a profile, a suite or ``--set`` gives (optimiser
-#: settings as ``optim.NAME``), checked for every trial before a sweep (bench.checks)
+#: settings as ``optim.NAME``), checked for every trial before a sweep (bench.sweep.checks)
 SETTINGS = {
     "model": Choice(*MODELS),
     "epochs": Int(1) | NULL,        # None: a run by steps
-    "max_steps": Int(1) | NULL,     # a run's length in steps instead of epochs (bench.harness)
+    "max_steps": Int(1) | NULL,     # a run's length in steps instead of epochs (bench.trial.harness)
     "top5": Bool(),                 # the top-5 accuracy of each test set too
     "batch_size": Int(1),
     "eval_batch_size": Int(1),

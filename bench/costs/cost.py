@@ -5,15 +5,15 @@ Two entry points:
 
 - ``measure(config) -> dict``: one method in this process (the Ray ``cost`` suite runs each
   trial in a fresh process, which is what makes its memory figure honest on a CPU).
-- ``bench.compare.compare(methods, model, ...) -> dict``: several methods interleaved
+- ``bench.costs.compare.compare(methods, model, ...) -> dict``: several methods interleaved
   round-robin in ONE process (timing drift and neighbours' load hit every method alike), medians
-  and ratios to softmax; ``bench.compare.format_table`` prints it. ``python -m bench.cost [model]
+  and ratios to softmax; ``bench.costs.compare.format_table`` prints it. ``python -m bench.costs.cost [model]
   [methods...]`` runs it.
 
 FSR's cost floor (a plain step plus one no-grad forward of its q reward samples joined to
 the B un-mixed training samples, BatchNorm on that batch's statistics, as the reference
 margin needs) is the softmax step with ``extra_forward=q + B, extra_forward_bn="batch"``.
-``python -m bench.cost resnet32 fsr --floor 200`` adds it to the table (q = 200), with each
+``python -m bench.costs.cost resnet32 fsr --floor 200`` adds it to the table (q = 200), with each
 row's ratio to it.
 
 What is timed is ``method.update(batch, info)``, one whole optimisation step, on batches cut
@@ -29,7 +29,7 @@ import statistics
 import time
 
 from .compare import main
-from .instruments import MemoryProbe, device_name, summarize_steps
+from ..trial.instruments import MemoryProbe, device_name, summarize_steps
 from .stepper import _config, _timed, make_runner
 
 
@@ -38,7 +38,7 @@ def measure(config: dict, strict: bool = True) -> dict:
 
     Config keys (all optional; unknown keys are an error, or ignored with ``strict=False``,
     e.g. for a whole trial config):
-      model            network name of bench.models (default "small_cnn")
+      model            network name of bench.trial.models (default "small_cnn")
       dataset          a registered data set's name, for its shape and class count only
                        (mnist1d, digits, cifar10, cifar100; nothing is loaded)
       input_shape      per-sample shape; default from dataset, else by model:

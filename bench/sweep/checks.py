@@ -76,7 +76,7 @@ def _setting(t: dict, key: str):
 
 
 def check_trials(trials: list[dict]) -> None:
-    """Every trial's settings (bench.profiles.SETTINGS) and its method's hyper-parameters
+    """Every trial's settings (bench.sweep.profiles.SETTINGS) and its method's hyper-parameters
     (``Method.domains``) lie in their domains and go together, whatever gave them: a profile,
     a suite, a data set's own value or ``--set``."""
     from methods import get_method_class
@@ -141,7 +141,7 @@ def check_data_fits(trials: list[dict], ds) -> None:
     (one forward of two samples)."""
     import torch
 
-    from .models import build_model
+    from ..trial.models import build_model
 
     check_layout(trials, ds.name, ds.input_shape)
     # each trial's own reward set (a suite's rows may differ: the long tail's L2R / MWN hold one out)
