@@ -167,6 +167,12 @@ class Method:
     def on_epoch_end(self, epoch: int) -> dict:
         return {}
 
+    def effective(self) -> dict:
+        """The values the method computed from its hyper-parameters and the run, where they differ
+        in kind or value from what was asked (FSR: its dictionary's size after its caps); each
+        row keeps them (``extra.effective.hparams``)."""
+        return {}
+
     def sgd_step(self, loss: torch.Tensor) -> None:
         self.opt.zero_grad(set_to_none=True)
         scaler = self.ctx.scaler

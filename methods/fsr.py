@@ -155,6 +155,16 @@ class FSR(Method):
     def on_epoch_end(self, epoch):
         return self.dictionary.refresh()
 
+    def effective(self):
+        """|R| and q as the dictionary holds and draws them (per class, after the cap at
+        dictionary_max_fraction of the training set, times the classes that have samples), and
+        a warm-up given as a fraction of the run in epochs."""
+        d, E = self.dictionary, self.hp["reweight_start"]
+        out = {"dictionary_size": d.per_class * len(d.classes), "reward_batch": d.draw_per_class * len(d.classes)}
+        if isinstance(E, float) and 0 < E < 1:
+            out["reweight_start"] = round(E * self.ctx.epochs)
+        return out
+
     def reward_batch(self):
         """q samples of the dictionary, class-balanced (crop/flip-augmented if ``reward_augment``)."""
         idx = self.dictionary.draw()

@@ -55,6 +55,30 @@ def test_a_canonical_string_parses_back_to_itself():
     assert str(parse("lt:1000000+uniform:0.1234567")) == "lt:1e+06+uniform:0.1234567"
 
 
+def test_every_way_of_writing_a_value_reads_back_from_its_canonical_string():
+    """What a user types (integers, decimals, exponents, 1e6 or 1000000) parses to a spec whose
+    canonical string parses back to the same spec and string: a seeded loop over many values of
+    each kind, alone and joined by ``+``."""
+    rng = np.random.default_rng(22)
+    ints = [1, 2, 10, 50, 200, 1000, 10**6, 10**7 + 1, 123456789, 10**15, 10**16 + 2, 10**20,
+            *rng.integers(1, 10**12, 100).tolist()]
+    reals = [1.0, 1.5, 12.5, 1e6, 1e300, *np.exp(rng.uniform(0, 200, 100)).tolist()]
+    ratios = [f"{i}" for i in ints] + [f"{i}.0" for i in ints[:20]] + [f"{r!r}" for r in reals] + \
+             [f"{r:e}" for r in reals] + [f"{r:E}" for r in reals[:20]] + ["1e6", "1e+06", "1E6", "1000000", "2e1"]
+    rates = ["0", "1", "0.1", "0.2", "0.25", ".5", "1e-1", "5e-324", "1e-300", "0.1234567", "1.0",
+             *[repr(float(r)) for r in rng.random(100)], *[f"{r:.3e}" for r in rng.random(50)],
+             *[repr(float(r)) for r in rng.random(50) * 10.0 ** -rng.integers(1, 300, 50)]]
+    cases = [[("lt", v)] for v in ratios] + [[(k, v)] for k in ("uniform", "sym", "asym", "idn") for v in rates]
+    cases += [[("lt", a), (k, b)] for a, b in zip(ratios, rates) for k in ("uniform", "asym")]
+    cases += [[(k, b), ("lt", a)] for a, b in zip(ratios[::7], rates[::5]) for k in ("sym", "idn")]
+    for parts in cases:
+        text = "+".join(f"{k}:{v}" for k, v in parts)
+        spec = parse(text)
+        canonical = str(spec)
+        assert parse(canonical) == spec and str(parse(canonical)) == canonical, (text, canonical)
+        assert {p.kind: p.value for p in spec.parts} == {k: float(v) for k, v in parts}, text   # the number typed
+
+
 def test_the_suites_corruptions_keep_their_canonical_strings():
     """Trial ids hash the corruption's string: the suites' own specs are their canonical strings
     (and those of round numbers keep the 6-digit form they always had)."""

@@ -65,11 +65,12 @@ def measure(config: dict, strict: bool = True) -> dict:
       precision        fp32 (default), bf16, fp16 or auto (methods._precision)
       channels_last    auto (2-D networks on CUDA), True or False
 
-    Returns a flat dict: step_time_s (median of the timed steps), step_time_iqr_s,
+    Returns a dict: step_time_s (median of the timed steps), step_time_iqr_s,
     peak_mem_mb (CUDA: max_memory_allocated over warm-up + timed steps; CPU: growth of the
     peak resident set over them relative to the RSS just before the first step, see
     MemoryProbe for the caveats), mem_baseline_mb, mem_mode, device (name), method, model,
-    input_shape, num_classes, batch_size, steps, warmup, num_params, wall_s.
+    input_shape, num_classes, batch_size, steps, warmup, num_params, wall_s; and ``effective``,
+    a dict: the hyper-parameters the runner or the method changed from those asked, its steps per epoch.
     Timing: host clock on CPU; CUDA events read after one synchronisation on GPU.
     """
     wall0 = time.perf_counter()
@@ -83,7 +84,11 @@ def measure(config: dict, strict: bool = True) -> dict:
     cpu: list[float] = []
     times = _timed(runner, int(cfg["steps"]), cpu)
     mem = probe.stop()
-    return dict(**summarize_steps(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem,
+    method = runner.method
+    asked = {**type(method).defaults, **cfg["hparams"]}   # what ran where the runner chose (reweight_start=0)
+    effective = {"hparams": {**{k: v for k, v in method.hp.items() if asked.get(k) != v}, **method.effective()},
+                 "steps_per_epoch": runner.steps_per_epoch}
+    return dict(effective=effective, **summarize_steps(times), cpu_time_s=statistics.median(cpu) if cpu else math.nan, **mem,
                 device=device_name(runner.device), method=cfg["method"], precision=runner.precision,
                 model=cfg["model"], input_shape=list(cfg["input_shape"]), num_classes=cfg["num_classes"],
                 batch_size=int(cfg["batch_size"]), steps=len(times),

@@ -12,19 +12,19 @@ import torch
 from datasets.registry import SHAPES
 from methods import Batch, Context, StepInfo, get_method_class
 from methods import _precision as amp
-from methods.base import SGD
 from methods._functional import eval_mode, frozen_bn_stats
 
 from ..trial import allocator
-from ..trial.harness import resolve_device, use_channels_last
+from ..trial.harness import DEFAULTS as TRIAL_DEFAULTS, resolve_device, use_channels_last
 from ..trial.instruments import StepTimer
 from ..trial.models import INPUT_SHAPES, build_model
 
+#: the settings a cost trial shares with a training trial take the harness's defaults (one
+#: declaration, bench.trial.harness.DEFAULTS); the rest are the step runner's own
+SHARED = ("model", "batch_size", "method", "hparams", "device", "seed", "precision", "channels_last", "optim")
 DEFAULTS = dict(
-    model="small_cnn", dataset=None, input_shape=None, num_classes=None, batch_size=100,
-    method="softmax", hparams={}, reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval",
-    steps=15, warmup=3, device="auto", seed=0, threads=None, precision="fp32", channels_last="auto",
-    optim=dict(SGD),
+    {k: TRIAL_DEFAULTS[k] for k in SHARED}, dataset=None, input_shape=None, num_classes=None,
+    reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval", steps=15, warmup=3, threads=None,
 )
 
 

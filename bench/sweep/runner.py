@@ -24,8 +24,8 @@ import bench
 
 from . import store
 from .cluster import ray_session
-from .provenance import provenance
-from .suites import config_id
+from .provenance import machine, provenance
+from .suites import config_id, resolved
 
 PROJECT_ROOT = str(Path(bench.__file__).resolve().parent.parent)
 
@@ -53,6 +53,7 @@ def trainable(config: dict) -> None:
     except Exception as exc:  # a crashed or NaN trial is a result, not the end of the sweep
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=20)
+    result["machine"] = machine()   # where it ran: CPU and its vector extensions, GPU, threads
     tune.report({**result, "final": True})
 
 
@@ -71,8 +72,9 @@ def make_row(cfg: dict, result: dict) -> dict:
                                     "variant", "seed", "epochs")}
     if row["epochs"] is None:   # a run by steps (harness): the epochs it took, the last one cut short
         row["epochs"] = result.get("epochs")
+    ident = resolved(cfg)   # what the trial is: its hyper-parameters and settings, defaults included
     row.update(corruption=str(spec), noise_type=spec.noise_type, noise_ratio=spec.noise_ratio,
-               imbalance_ratio=spec.imbalance_ratio, hparams=cfg.get("hparams", {}),
+               imbalance_ratio=spec.imbalance_ratio, hparams=ident["hparams"],
                config_id=config_id(cfg), **provenance())
     for k in store.columns():
         if k in result and k not in row:
@@ -83,6 +85,12 @@ def make_row(cfg: dict, result: dict) -> dict:
     for key in ("set", "data_identity"):   # the run's --set choices, the data it read: what made its config_id
         if cfg.get(key):
             extra[key] = cfg[key]
+    # the resolved settings without a column of their own; what the trial computed as it ran
+    # (bench.trial.harness: the steps, the method's effective values) and the machine it ran on
+    extra["settings"] = {k: v for k, v in ident.items() if k not in store.columns() and k not in ("set", "data_identity")}
+    for key in ("effective", "machine"):
+        if isinstance(result.get(key), dict):
+            extra[key] = result[key]
     if extra:
         row["extra"] = extra
     row["status"] = result.get("status", "failed")

@@ -1,8 +1,9 @@
 """Suites (named experiment grids) and profiles (how big each run is).
 
 A trial is one plain, JSON-able config dict for ``bench.trial.harness.train`` plus its identity:
-``trial_id`` hashes the sorted config without the execution-only keys, so reruns are
-idempotent and ``--resume`` can tell what is finished. The data a trial reads from disk are
+``trial_id`` hashes what the trial is (``resolved``: the config over the harness's and the
+method's defaults, without the execution-only keys), so reruns are idempotent, ``--resume``
+can tell what is finished, and a changed default is a new trial. The data a trial reads from disk are
 part of its config (``data_identity``, from ``with_data_identity``), so that two folders, or one
 folder at two sizes, are two trials.
 
@@ -18,11 +19,14 @@ from dataclasses import dataclass, field
 
 import datasets
 from datasets.corruptions import parse
+from methods import get_method_class
 from methods.fsr import PUSHERS
 from reports.layouts import SuiteReport
 from reports.paper import MWNET_LT_SETTINGS
 from reports.protocols import KEYS as protocol_keys
 
+from ..costs import stepper
+from ..trial import harness
 from . import overrides
 from .profiles import BASE, CHECKPOINT_EVERY, OMIT, PRECISION, PROFILES, SEEDS, ByDataset, ByProfile
 from .profiles import FSR_LT_PROTOCOL, lineage, resolve, resolve_all
@@ -325,19 +329,30 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
 ]}
 
 
-def trial_id(config: dict) -> str:
-    """What a trial is: a hash of its config without the execution-only keys (and its own id)."""
-    ident = {k: v for k, v in config.items() if k not in EXECUTION_KEYS and k != "trial_id"}
+def resolved(config: dict) -> dict:
+    """What a trial is, the one definition: its config over the defaults of its task (the
+    harness's, or the step runner's for a cost trial), its method's hyper-parameters over the
+    method's defaults, without the execution-only keys and its own id. A changed default is a
+    changed trial (and configuration); the data it reads are in it (``data_identity``)."""
+    defaults = stepper.DEFAULTS if config.get("task") == "cost" else harness.DEFAULTS
+    out = {k: v for k, v in {**defaults, **config}.items() if k not in EXECUTION_KEYS and k != "trial_id"}
+    out["hparams"] = {**get_method_class(out["method"]).defaults, **(out["hparams"] or {})}
+    return out
+
+
+def _digest(ident: dict) -> str:
     return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def trial_id(config: dict) -> str:
+    """A hash of what the trial is (``resolved``)."""
+    return _digest(resolved(config))
 
 
 def config_id(config: dict) -> str:
-    """The identity of a report cell's row: the trial's configuration without its seed, its
-    corruption (a column of the tables), its id and the execution-only keys. Trials that agree on
-    it differ only in seed and corruption."""
-    ident = {k: v for k, v in config.items()
-             if k not in EXECUTION_KEYS and k not in ("seed", "corruption", "trial_id")}
-    return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """The identity of a report cell's row: what the trial is (``resolved``) without its seed and
+    its corruption (a column of the tables). Trials that agree on it differ only in seed and corruption."""
+    return _digest({k: v for k, v in resolved(config).items() if k not in ("seed", "corruption")})
 
 
 def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, dataset: str | None = None,
