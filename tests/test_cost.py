@@ -37,7 +37,7 @@ DEFAULT_BAND = (0.5, 10.0)   # a newly registered method until it gets its own b
 
 
 def test_measure_fields():
-    r = measure(dict(method="softmax", steps=3, warmup=1, device="cpu"))
+    r = measure(dict(method="softmax", steps=3, untimed_steps=1, device="cpu"))
     assert r["device"] == "cpu" and r["method"] == "softmax" and r["model"] == "small_cnn"
     assert r["steps"] == 3 and r["batch_size"] == 100 and r["num_params"] > 0
     assert 0 < r["step_time_s"] < 5 and r["step_time_iqr_s"] >= 0
@@ -50,7 +50,7 @@ def test_measure_rejects_unknown_keys_and_methods():
     with pytest.raises(ValueError, match="unknown config key"):
         measure(dict(modle="small_cnn"))
     with pytest.raises(KeyError):
-        measure(dict(method="nope", steps=1, warmup=0))
+        measure(dict(method="nope", steps=1, untimed_steps=0))
 
 
 def test_dataset_key_and_lenient_config():
@@ -69,7 +69,7 @@ def test_reweighting_methods_are_timed_in_their_active_phase():
 
 
 def test_compare_reports_unbuildable_methods():
-    res = compare(["softmax", "l2r"], steps=1, warmup=0, repeats=1, reward_per_class=0, device="cpu")
+    res = compare(["softmax", "l2r"], steps=1, untimed_steps=0, repeats=1, reward_per_class=0, device="cpu")
     assert set(res["methods"]) == {"softmax"} and "l2r" in res["skipped"]
     assert "skipped" in format_table(res)
 
@@ -78,7 +78,7 @@ def test_compare_reports_unbuildable_methods():
 def ratios():
     before = torch.get_num_threads()
     try:
-        return compare(list(METHODS), model="small_cnn", batch_size=100, steps=2, warmup=3, repeats=10,
+        return compare(list(METHODS), model="small_cnn", batch_size=100, steps=2, untimed_steps=3, repeats=10,
                        device="cpu", threads=1)
     finally:
         torch.set_num_threads(before)
@@ -115,7 +115,7 @@ def test_extra_forward_variant_and_floor_column():
     runner.step()
     assert seen == [(7, False, False), (100, True, True)]
     assert runner.method.model.training
-    res = compare(["fsr"], steps=1, warmup=1, repeats=2,
+    res = compare(["fsr"], steps=1, untimed_steps=1, repeats=2,
                   variants={"floor": {"method": "softmax", "extra_forward": 200}})
     assert set(res["methods"]) == {"softmax", "fsr", "floor"}
     table = format_table(res, "floor")

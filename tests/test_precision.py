@@ -98,7 +98,7 @@ def test_channels_last_forced_on_cpu_trains_a_2d_network():
 
 
 def test_cost_compare_gives_each_precision_its_own_baseline():
-    res = compare.compare(["softmax", "fsr"], model="small_cnn", batch_size=32, steps=1, warmup=1, repeats=1,
+    res = compare.compare(["softmax", "fsr"], model="small_cnn", batch_size=32, steps=1, untimed_steps=1, repeats=1,
                        precisions=("fp32", "bf16"), hparams={"fsr": {"reward_batch": 20}})
     rows = res["methods"]
     assert set(rows) == {"softmax", "fsr", "softmax@bf16", "fsr@bf16"}

@@ -107,3 +107,18 @@ def test_methods_import_nothing_of_datasets():
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
             assert not any(n.split(".")[0] == "datasets" for n in names), path.name
+
+
+def test_a_cost_runs_untimed_steps_and_refuses_the_old_warmup_name():
+    """``warmup`` is a schedule's learning-rate warm-up only; the cost instruments' untimed
+    steps before timing are ``untimed_steps`` everywhere (config, compare, the cost suite)."""
+    import inspect
+
+    from bench.costs import compare, overhead, stepper
+    from bench.sweep.suites import SUITES
+    assert "untimed_steps" in stepper.DEFAULTS and "warmup" not in stepper.DEFAULTS
+    assert "untimed_steps" in inspect.signature(compare.compare).parameters
+    assert "untimed_steps" in inspect.signature(overhead.overhead).parameters
+    assert "untimed_steps" in SUITES["cost"].overrides and "warmup" not in SUITES["cost"].overrides
+    with pytest.raises(ValueError, match="'warmup' is now called 'untimed_steps'"):
+        make_runner(dict(method="softmax", warmup=2))

@@ -17,10 +17,10 @@ from .stepper import _timed, fsr_floor, make_runner
 
 
 def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps: int = 5,
-            warmup: int = 2, repeats: int = 3, hparams: dict | None = None, baseline: str = "softmax",
+            untimed_steps: int = 2, repeats: int = 3, hparams: dict | None = None, baseline: str = "softmax",
             variants: dict | None = None, precisions=("fp32",), **config) -> dict:
     """Several methods interleaved round-robin in ONE process: every method is built, warmed
-    up (``warmup`` steps each), then ``repeats`` rounds each run ``steps`` timed steps of
+    up (``untimed_steps`` steps each), then ``repeats`` rounds each run ``steps`` timed steps of
     every method in turn. ``methods``: registry names (default: all registered); the
     baseline is always added. ``hparams``: {method: {...}}; ``variants``: {label: config
     overrides, e.g. {"method": "fsr", "hparams": {...}} or {"method": "softmax",
@@ -47,18 +47,18 @@ def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps
         rows.update({label: {**base_cfg, "hparams": {}, **over} for label, over in (variants or {}).items()})
         configs.update({label + tag: dict(cfg, precision=prec) for label, cfg in rows.items()})
         base_of.update({label + tag: baseline + tag for label in rows})
-    runners, skipped = _build(configs, base_of, baseline, warmup)
+    runners, skipped = _build(configs, base_of, baseline, untimed_steps)
     times, cpu = _interleaved(runners, steps, repeats)
     out = {name: dict(**_ratios(times, cpu, name, base_of[name]), precision=runners[name].precision)
            for name in runners}
     device = next(iter(runners.values())).device
-    return dict(config=dict(base_cfg, steps=steps, warmup=warmup, repeats=repeats, hparams=hparams,
+    return dict(config=dict(base_cfg, steps=steps, untimed_steps=untimed_steps, repeats=repeats, hparams=hparams,
                             precisions=list(precisions)),
                 device=device_name(device), threads=torch.get_num_threads(), baseline=baseline,
                 methods=out, skipped=skipped)
 
 
-def _build(configs: dict, base_of: dict, baseline: str, warmup: int) -> tuple[dict, dict]:
+def _build(configs: dict, base_of: dict, baseline: str, untimed_steps: int) -> tuple[dict, dict]:
     """Each row's runner, built and warmed up; a row that cannot be (or whose baseline cannot
     be) is skipped with the reason, except the baseline itself, which must be."""
     runners, skipped = {}, {}
@@ -74,7 +74,7 @@ def _build(configs: dict, base_of: dict, baseline: str, warmup: int) -> tuple[di
         del runners[name]
     for name, r in list(runners.items()):
         try:
-            for _ in range(warmup):
+            for _ in range(untimed_steps):
                 r.step()
             r.sync()
         except Exception as e:  # noqa: BLE001

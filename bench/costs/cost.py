@@ -56,7 +56,7 @@ def measure(config: dict, strict: bool = True) -> dict:
                        samples (default 0; FSR's floor: softmax with q + B)
       extra_forward_bn its BatchNorm: "eval" (default) or "batch" (batch statistics, running
                        ones untouched: FSR's floor)
-      steps, warmup    timed steps (default 15) after untimed warm-up steps (default 3)
+      steps, untimed_steps   timed steps (default 15) after untimed steps (default 3)
       device           "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
       seed             data, initial weights and the methods' generators (default 0)
       threads          torch.set_num_threads(threads) before building; process-wide and left
@@ -69,7 +69,7 @@ def measure(config: dict, strict: bool = True) -> dict:
     peak_mem_mb (CUDA: max_memory_allocated over warm-up + timed steps; CPU: growth of the
     peak resident set over them relative to the RSS just before the first step, see
     MemoryProbe for the caveats), mem_baseline_mb, mem_mode, device (name), method, model,
-    input_shape, num_classes, batch_size, steps, warmup, num_params, wall_s; and ``effective``,
+    input_shape, num_classes, batch_size, steps, untimed_steps, num_params, wall_s; and ``effective``,
     a dict: the hyper-parameters the runner or the method changed from those asked, its steps per epoch.
     Timing: host clock on CPU; CUDA events read after one synchronisation on GPU.
     """
@@ -78,7 +78,7 @@ def measure(config: dict, strict: bool = True) -> dict:
     runner = make_runner(cfg)
     probe = MemoryProbe(runner.device)
     probe.start()
-    for _ in range(int(cfg["warmup"])):
+    for _ in range(int(cfg["untimed_steps"])):
         runner.step()
     runner.sync()
     cpu: list[float] = []
@@ -92,7 +92,7 @@ def measure(config: dict, strict: bool = True) -> dict:
                 device=device_name(runner.device), method=cfg["method"], precision=runner.precision,
                 model=cfg["model"], input_shape=list(cfg["input_shape"]), num_classes=cfg["num_classes"],
                 batch_size=int(cfg["batch_size"]), steps=len(times),
-                warmup=int(cfg["warmup"]), num_params=sum(p.numel() for p in runner.method.model.parameters()),
+                untimed_steps=int(cfg["untimed_steps"]), num_params=sum(p.numel() for p in runner.method.model.parameters()),
                 wall_s=time.perf_counter() - wall0)
 
 

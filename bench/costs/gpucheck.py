@@ -67,7 +67,7 @@ def step_table(model: str, device: str, precisions, steps: int, repeats: int, ba
                 if label != "softmax"}
     q = int(rows["fsr"]["hparams"].get("reward_batch", 200)) if "fsr" in rows else 200
     variants["floor"] = stepper.fsr_floor(q, B)
-    res = compare.compare(["softmax"], model=model, batch_size=B, steps=steps, warmup=2, repeats=repeats,
+    res = compare.compare(["softmax"], model=model, batch_size=B, steps=steps, untimed_steps=2, repeats=repeats,
                        variants=variants, precisions=tuple(precisions), **common)
     lines = [compare.format_table(res, "floor")]
     mem = {}
@@ -76,7 +76,7 @@ def step_table(model: str, device: str, precisions, steps: int, repeats: int, ba
         for label in ["softmax", *variants]:
             cfg = {"method": "softmax", "hparams": {}, **variants.get(label, {})}
             try:
-                got = cost.measure({**common, "model": model, "batch_size": B, "steps": 2, "warmup": 1,
+                got = cost.measure({**common, "model": model, "batch_size": B, "steps": 2, "untimed_steps": 1,
                                     "precision": prec, **cfg})
                 mem[label + tag] = got["peak_mem_mb"]
             except Exception as e:  # noqa: BLE001 (reported in the table)

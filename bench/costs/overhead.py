@@ -14,14 +14,13 @@ import torch
 import torch.nn.functional as F
 
 import datasets
-from methods import Context, StepInfo, get_method_class
+from methods import StepInfo
 from methods.base import SGD
 
 from ..trial import allocator
-from ..trial.models import INPUT_SHAPES
-from ..trial.harness import make_batch, resolve_device, take_step
+from ..trial.harness import build_method, make_batch, resolve_device, take_step
 from ..trial.instruments import StepTimer, device_name
-from ..trial.models import build_model
+from ..trial.models import INPUT_SHAPES, build_model
 
 OPTIM = dict(SGD)
 
@@ -31,7 +30,7 @@ def _augmentation(shape) -> str:
 
 
 def overhead(model: str = "small_cnn", batch_size: int = 100, steps: int = 20, repeats: int = 5,
-             warmup: int = 3, device: str = "auto", seed: int = 0, num_classes: int = 10) -> dict:
+             untimed_steps: int = 3, device: str = "auto", seed: int = 0, num_classes: int = 10) -> dict:
     """Median seconds per step of the harness's softmax step and of a bare loop, and their ratio
     (median over rounds of the per-round ratio; each round runs both, in alternating order)."""
     allocator.tune()
@@ -59,7 +58,7 @@ def overhead(model: str = "small_cnn", batch_size: int = 100, steps: int = 20, r
             out.append(time.perf_counter() - t0)
         return out
 
-    for _ in range(warmup):
+    for _ in range(untimed_steps):
         for fn in steps_fns.values():
             fn()
     rounds, got = [], {"harness": [], "bare": []}
@@ -81,10 +80,10 @@ def harness_loop(model, x, y, batch_size: int, seed: int):
     aug_fn = datasets.augment.AUGMENTATIONS[_augmentation(tuple(x.shape[1:]))]
     gen = torch.Generator().manual_seed(seed)
     augment = lambda t, generator=None: aug_fn(t, generator=gen if generator is None else generator)
-    ctx = Context(num_classes=num_classes, class_counts=torch.bincount(y.cpu(), minlength=num_classes),
-                  num_train=n, epochs=10**6, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
-                  optim=dict(OPTIM), train_x=x, train_y=y, augment=augment, seed=seed, device=dev)
-    method = get_method_class("softmax")(model, ctx)
+    method = build_method("softmax", model, {}, num_classes=num_classes,
+                          class_counts=torch.bincount(y.cpu(), minlength=num_classes), num_train=n, epochs=10**6,
+                          steps_per_epoch=steps_per_epoch, batch_size=batch_size, optim=dict(OPTIM), train_x=x,
+                          train_y=y, augment=augment, seed=seed, device=dev)
     timer, sums, count = StepTimer(dev), {}, [0]
 
     perm = torch.randperm(n, generator=gen).to(dev)   # as the harness draws an epoch's order

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import torch
 
 from datasets.registry import SHAPES
-from methods import Batch, Context, StepInfo, get_method_class
+from methods import Batch, StepInfo, get_method_class
 from methods import _precision as amp
 from methods._functional import eval_mode, frozen_bn_stats
 
 from ..trial import allocator
-from ..trial.harness import DEFAULTS as TRIAL_DEFAULTS, resolve_device, use_channels_last
+from ..trial.harness import DEFAULTS as TRIAL_DEFAULTS, build_method, resolve_device, use_channels_last
 from ..trial.instruments import StepTimer
 from ..trial.models import INPUT_SHAPES, build_model
 
@@ -24,12 +24,14 @@ from ..trial.models import INPUT_SHAPES, build_model
 SHARED = ("model", "batch_size", "method", "hparams", "device", "seed", "precision", "channels_last", "optim")
 DEFAULTS = dict(
     {k: TRIAL_DEFAULTS[k] for k in SHARED}, dataset=None, input_shape=None, num_classes=None,
-    reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval", steps=15, warmup=3, threads=None,
+    reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval", steps=15, untimed_steps=3, threads=None,
 )
 
 
 # ------------------------------------------------------------------------------- setup
 def _config(config: dict, strict: bool = True) -> dict:
+    if "warmup" in config:   # one meaning per name: a schedule's warm-up is another thing
+        raise ValueError("bench.costs.cost: 'warmup' is now called 'untimed_steps'")
     unknown = set(config) - set(DEFAULTS)
     if unknown and strict:
         raise ValueError(f"bench.costs.cost: unknown config key(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
@@ -119,11 +121,11 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
     model.train()
     steps_per_epoch = max(1, n // B)
     epochs = 10**6                             # no schedule ends inside a measurement
-    ctx = Context(num_classes=C, class_counts=torch.bincount(y, minlength=C).cpu(), num_train=n,
-                  epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=B, optim=dict(cfg["optim"]),
-                  train_x=x, train_y=y, reward_x=xr if nr else None, reward_y=yr if nr else None,
-                  seed=seed, device=device, scaler=amp.make_scaler(device, prec))
-    method = cls(model, ctx, **hparams)
+    method = build_method(cfg["method"], model, hparams, num_classes=C,
+                          class_counts=torch.bincount(y, minlength=C).cpu(), num_train=n, epochs=epochs,
+                          steps_per_epoch=steps_per_epoch, batch_size=B, optim=dict(cfg["optim"]), train_x=x,
+                          train_y=y, reward_x=xr if nr else None, reward_y=yr if nr else None, seed=seed,
+                          device=device, scaler=amp.make_scaler(device, prec))
     batches = []
     for i in range(steps_per_epoch):
         idx = torch.arange(i * B, (i + 1) * B, device=device)

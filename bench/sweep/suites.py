@@ -289,7 +289,7 @@ SUITES: dict[str, Suite] = {s.name: s for s in [
                       # samples on batch statistics (its reward batch joined to the un-mixed batch)
                       _e("softmax", "fsr-floor", settings={"extra_forward": 300, "extra_forward_bn": "batch"})],
           task="cost", report=SuiteReport("Cost (paper Figure 4)", tables=("cost",), plots=("cost",)),
-          overrides=dict(steps=ByProfile(smoke=5, quick=15, paper=30), warmup=3)),
+          overrides=dict(steps=ByProfile(smoke=5, quick=15, paper=30), untimed_steps=3)),
     Suite("pusher", "FSR's pusher functions for the dictionary (paper Figure 5 right)", "noise",
           ["uniform:0.2", "uniform:0.4"],
           [_e("softmax"), *[_e("fsr", f"fsr-{p}", pusher=p, **FSR_NOISE) for p in PUSHERS],

@@ -187,6 +187,13 @@ def save_labels(path: Path, data: datasets.Prepared) -> None:
                         reward_index=data.reward_index.cpu().numpy(), corruption=str(data.spec))
 
 
+def build_method(name: str, model: torch.nn.Module, hparams: dict, **context):
+    """The one place a method is built, for a trial and for the cost instruments alike: the
+    class ``name`` names (methods.get_method_class), on ``model``, with ``hparams`` and a
+    ``Context`` (methods.base) of ``context``."""
+    return get_method_class(name)(model, Context(**context), **hparams)
+
+
 class Trial:
     """One trial's state: its data, model, method and schedule (built in ``__init__`` in a fixed
     order, so that every draw is the same for a fresh and a resumed run), its running metrics,
@@ -220,12 +227,13 @@ class Trial:
             data.x_train = data.x_train.contiguous(memory_format=self.layout)
             data.x_test = data.x_test.contiguous(memory_format=self.layout)
         self.counts = data.class_counts()   # observed labels: what a method may know (CB's class sizes)
-        self.ctx = Context(num_classes=ds.num_classes, class_counts=self.counts, num_train=self.n, epochs=self.epochs,
-                           steps_per_epoch=self.steps_per_epoch, batch_size=self.bs, optim=dict(cfg["optim"]),
-                           train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
-                           reward_y=data.y_reward, augment=self.augment, seed=seed, device=device,
-                           scaler=amp.make_scaler(device, self.prec))
-        self.method = get_method_class(cfg["method"])(model, self.ctx, **cfg["hparams"])
+        self.method = build_method(cfg["method"], model, cfg["hparams"], num_classes=ds.num_classes,
+                                   class_counts=self.counts, num_train=self.n, epochs=self.epochs,
+                                   steps_per_epoch=self.steps_per_epoch, batch_size=self.bs, optim=dict(cfg["optim"]),
+                                   train_x=data.x_train, train_y=data.y_train, reward_x=data.x_reward,
+                                   reward_y=data.y_reward, augment=self.augment, seed=seed, device=device,
+                                   scaler=amp.make_scaler(device, self.prec))
+        self.ctx = self.method.ctx
         self.lr_at = make_schedule(cfg["schedule"], cfg["optim"]["lr"])
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)

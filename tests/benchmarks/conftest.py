@@ -23,8 +23,8 @@ NET = os.environ.get("REWEIGHT_BENCH_NET", "small_cnn")
 DEVICE = os.environ.get("REWEIGHT_BENCH_DEVICE", "auto")
 # Per network: pytest-benchmark rounds / warm-up rounds, and the interleaved comparison's size.
 PLANS = {
-    "small_cnn": dict(rounds=20, warmup_rounds=3, compare=dict(steps=2, warmup=3, repeats=10)),
-    "resnet32": dict(rounds=5, warmup_rounds=1, compare=dict(steps=2, warmup=1, repeats=3)),
+    "small_cnn": dict(rounds=20, warmup_rounds=3, compare=dict(steps=2, untimed_steps=3, repeats=10)),
+    "resnet32": dict(rounds=5, warmup_rounds=1, compare=dict(steps=2, untimed_steps=1, repeats=3)),
 }
 PLAN = PLANS.get(NET, PLANS["resnet32"])
 THREADS = int(os.environ.get("REWEIGHT_BENCH_THREADS", "2"))
