@@ -36,23 +36,34 @@ OMIT = _Sentinel("OMIT")   # a resolved value that leaves its key out (the metho
 _NO_DEFAULT = _Sentinel("no default")
 
 
-@dataclass(frozen=True, init=False)
-class ByProfile:
-    """A value per profile: ``ByProfile(smoke=1, quick=20, paper=20)``. A profile it does not
-    name takes the value of the profile PROFILES says it follows, else ``default`` (OMIT:
-    leave the key out), else resolving it is an error that names the value."""
+@dataclass(frozen=True, init=False, repr=False)
+class _ByName:
+    """A value per name (a profile's, a data set's): ``values`` by name, and ``default``
+    (the class's ``DEFAULT`` unless given); names outside the class's ``known()`` are refused."""
     values: dict
-    default: object = _NO_DEFAULT
+    default: object
 
     def __init__(self, *, default=_NO_DEFAULT, **values):
-        unknown = sorted(set(values) - set(PROFILES))
+        unknown = sorted(set(values) - set(self.known()))
         if unknown:
-            raise ValueError(f"ByProfile: unknown profile(s) {', '.join(unknown)}; known: {', '.join(PROFILES)}")
+            raise ValueError(f"{type(self).__name__}: unknown {self.what}(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(self.known())}")
         object.__setattr__(self, "values", values)
-        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "default", self.DEFAULT if default is _NO_DEFAULT else default)
 
     def __repr__(self) -> str:
         return _repr(self, repr)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(self.values.items(), key=str)), self.default))
+
+
+@dataclass(frozen=True, init=False, repr=False, eq=False)
+class ByProfile(_ByName):
+    """A value per profile: ``ByProfile(smoke=1, quick=20, paper=20)``. A profile it does not
+    name takes the value of the profile PROFILES says it follows, else ``default`` (OMIT:
+    leave the key out), else resolving it is an error that names the value."""
+    what, DEFAULT, known = "profile", _NO_DEFAULT, staticmethod(lambda: PROFILES)
 
     @property
     def has_default(self) -> bool:
@@ -72,23 +83,12 @@ class ByProfile:
                          "it follows, and no default)")
 
 
-@dataclass(frozen=True, init=False)
-class ByDataset:
+@dataclass(frozen=True, init=False, repr=False, eq=False)
+class ByDataset(_ByName):
     """A value per data set: ``ByDataset(cifar100=0.9)``; a data set it does not name takes
     ``default``, which is OMIT (leave the key out: the method's or the profile's default) unless
     given."""
-    values: dict
-    default: object = OMIT
-
-    def __init__(self, *, default=OMIT, **values):
-        unknown = sorted(set(values) - set(DATASETS))
-        if unknown:
-            raise ValueError(f"ByDataset: unknown data set(s) {', '.join(unknown)}; known: {', '.join(DATASETS)}")
-        object.__setattr__(self, "values", values)
-        object.__setattr__(self, "default", default)
-
-    def __repr__(self) -> str:
-        return _repr(self, repr)
+    what, DEFAULT, known = "data set", OMIT, staticmethod(lambda: DATASETS)
 
     def pick(self, dataset: str | None):
         return self.values.get(dataset, self.default)
