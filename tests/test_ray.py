@@ -250,8 +250,8 @@ def test_ctrl_c_exits_130_saying_what_finished_and_leaves_no_ray_process(tmp_pat
     from bench.sweep.suites import report_declarations
 
     out, storage = tmp_path / "out", tmp_path / "elsewhere"
-    proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "3",
-                  "--out", str(out), "--storage", str(storage), stderr=subprocess.PIPE)
+    proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "6",
+                  "--out", str(out), "--storage", str(storage), stderr=subprocess.PIPE)   # 24: some left at the first row
     deadline = time.time() + 240
     while time.time() < deadline and not store.read_rows(out):
         time.sleep(0.2)
@@ -259,8 +259,8 @@ def test_ctrl_c_exits_130_saying_what_finished_and_leaves_no_ray_process(tmp_pat
     _, err = proc.communicate(timeout=120)
     rows = store.read_rows(out)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == f"bench: interrupted: {len(rows)} of 12 finished; rerun with --resume"
-    assert "Traceback" not in err and 1 <= len(rows) < 12 and all(r["status"] == "ok" for r in rows)
+    assert err.strip().splitlines()[-1] == f"bench: interrupted: {len(rows)} of 24 finished; rerun with --resume"
+    assert "Traceback" not in err and 1 <= len(rows) < 24 and all(r["status"] == "ok" for r in rows)
     assert not _left_in_session(proc.pid), "Ray processes outlived the interrupted driver"
     for r in rows:
         trial_dir = Path(json.loads(r["extra"])["trial_dir"])
