@@ -145,3 +145,17 @@ def test_tune_end_to_end_on_smoke_and_resume(tmp_path, capsys):
     assert cli.main(argv + ["--resume"]) == 0
     assert "0 of 2 configuration(s) to try" in capsys.readouterr().out
     assert len(store.read_rows(tune.search_dir(out, "noisy-val"))) == 2 and len(store.read_rows(out)) == 1
+
+
+def test_the_validation_split_keeps_its_noisy_labels_and_leaves_training_else_alone():
+    import datasets
+    import torch
+
+    ds = datasets.load_dataset("mnist1d", None, False)
+    a, b = (datasets.prepare(ds, "uniform:0.4", 0, 0, 1000) for _ in range(2))
+    x_val, y_val = datasets.hold_out(b, 0.1, 0)
+    held = ~torch.isin(a.train_index, b.train_index)
+    assert len(y_val) == int(held.sum()) == 100 and len(b.y_train) == len(a.y_train) - 100
+    assert torch.equal(y_val, a.y_train[held]) and torch.equal(x_val, a.x_train[held])   # observed labels
+    assert (a.y_train[held] != a.y_true[held]).any()                                     # noisy ones among them
+    assert torch.equal(b.y_train, a.y_train[~held]) and torch.equal(b.y_true, a.y_true[~held])
