@@ -171,7 +171,7 @@ class StoreCallback(tune.Callback):
         self.pending += bool(aside)
         self.done += 1
         self.done_weight += self._weight(trial)
-        self.failed += row["status"] != "ok"
+        self.failed += row["status"] not in ("ok", "stopped")
         self.progress.pop(trial.trial_id, None)
         elapsed = time.time() - self.t0
         eta = self._eta()
@@ -179,7 +179,9 @@ class StoreCallback(tune.Callback):
         step = row.get("step_time_s")
         what = (f"acc {100 * acc:5.1f}%" if isinstance(acc, float) and math.isfinite(acc)
                 else f"step {1000 * step:.1f} ms" if isinstance(step, float) else "")
-        if row["status"] != "ok":
+        if row["status"] == "stopped":
+            what = f"stopped early at epoch {result.get('epochs_run')}"
+        elif row["status"] != "ok":
             what = f"FAILED {str(result.get('error', ''))[:120]}"
         print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {cfg['variant']:<12} {cfg['corruption']:<16} "
               f"seed {cfg['seed']}  {what}  ({row.get('wall_s', 0):.0f}s)  "
