@@ -33,7 +33,7 @@ def ranking_note(corruption: str, cols: dict) -> str:
         tuned = ranking(cols[rule])
         if tuned:
             same = "unchanged" if tuned == [k for k in default if k in tuned] else "CHANGED"
-            parts.append(f"tuned ({rule}{', oracle' if rule == 'oracle' else ''}) {' > '.join(tuned)}: {same}")
+            parts.append(f"tuned ({rule}{', reference only' if rule == 'oracle' else ''}) {' > '.join(tuned)}: {same}")
     return "Ranking " + "; ".join(parts) + "."
 
 

@@ -50,6 +50,12 @@ def test_a_bad_space_is_refused_in_one_line(space, why):
     tune.space_of("ok", type("Ok", (Mine,), {"search_space": {"k": IntRange(1, 5), "rate": Pick(0.1, 0.9)}}))
 
 
+def test_bench_list_shows_the_spaces(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "optim.lr log-uniform [0.01, 0.3]" in out and "gce      q uniform [0.1, 0.9]" in out
+
+
 def test_configurations_are_seeded_and_a_larger_budget_extends_a_smaller():
     cls = METHODS["fsr"]
     assert tune.configurations("fsr", cls, 3) == tune.configurations("fsr", cls, 5)[:3]
@@ -119,7 +125,7 @@ def test_the_report_shows_default_and_both_tuned_columns_and_the_ranking(tmp_pat
     assert "| elr | uniform:0.4 | 60.05 ± 0.07 (n=2) | 85.05 ± 0.07 (n=2) | 86.05 ± 0.07 (n=2) | 140 | 150 |" in table
     assert "| softmax | uniform:0.4 | 80.05 ± 0.07 (n=2) | 81.05 ± 0.07 (n=2) | — | 120 | — |" in table
     assert "default softmax > elr; tuned (noisy-val) elr > softmax: CHANGED" in table
-    assert "oracle" in table and "reference only" in table
+    assert "tuned (oracle, reference only) elr: unchanged" in table
     # no tuned rows: no table
     plain = tmp_path / "plain"
     _fake(plain, "softmax", "uniform:0.4", 0.8)
