@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench run | report | list | data``.
+"""Command line: ``python -m bench run | tune | report | list | data``.
 
 Every check of the user's input happens before anything is written; a bad input ends with
 one line on stderr and exit status 2.
@@ -16,7 +16,7 @@ from pathlib import Path
 import datasets
 from methods import METHODS, get_method_class, plugin_methods
 
-from .sweep import cluster, overrides, store, suites
+from .sweep import cluster, overrides, store, suites, tune
 from .costs import gpucheck
 from .sweep.checks import UsageError, check_data, check_device, check_methods, check_trials
 
@@ -90,6 +90,21 @@ def build_parser() -> Parser:
     r.add_argument("--dry-run", action="store_true",
                    help="print the expanded trials (one JSON object per line) and run nothing")
 
+    t = sub.add_parser("tune", help="search each method's hyper-parameters with one budget (Ray Tune, ASHA), "
+                                    "pick one by a rule, run it with all seeds")
+    t.add_argument("--suite", required=True, help="suite name (see `list`)")
+    t.add_argument("--budget", type=int, required=True, help="configurations per method and corruption")
+    t.add_argument("--rule", choices=tuple(tune.RULES), default="noisy-val",
+                   help="noisy-val (default: a held-out split with its noisy labels) | oracle (clean test labels)")
+    t.add_argument("--profile", default="quick", help="smoke | quick (default) | paper")
+    t.add_argument("--methods", type=_csv_list, help="comma-separated subset of the suite's methods")
+    t.add_argument("--corruptions", type=_csv_list, help="comma-separated corruption specs replacing the suite's grid")
+    t.add_argument("--dataset", help="override the profile's data set")
+    t.add_argument("--out", default="results", help="results directory; the search's own rows in DIR/tune/RULE/")
+    t.add_argument("--resume", action="store_true", help="complete a killed tune run")
+    t.add_argument("--cpus-per-trial", type=_finite, default=1.0)
+    t.add_argument("--verbose", action="store_true")
+
     rep = sub.add_parser("report", help="tables and plots from DIR/results.csv into DIR/report/")
     rep.add_argument("--out", default="results")
     rep.add_argument("--format", type=_csv_list, default=["md"], help="comma-separated: md, tex, csv")
@@ -115,7 +130,14 @@ def cmd_list(args) -> int:
     print("methods:   " + ", ".join([*METHODS, *plugin_methods()]) + "  (or package.module:Class)")
     print("datasets:  " + ", ".join(datasets.DATASETS) + f"  (default: {datasets.DEFAULT})")
     print("profiles:  " + ", ".join(suites.PROFILES))
+    print("tuning (bench tune): every method " + _space_line(tune.SHARED_SPACE))
+    for name, cls in METHODS.items():
+        print(f"  {name:<8} {_space_line(cls.search_space) or '(the shared settings only)'}")
     return 0
+
+
+def _space_line(space: dict) -> str:
+    return ", ".join(f"{k} {r}" for k, r in space.items())
 
 
 def _with_own_methods(suite, names) -> "suites.Suite":
@@ -178,6 +200,59 @@ def _validate_run(args) -> list[dict]:
         cluster.check_cluster(args)   # --address: a bounded connect, and room for a trial
         check_data(trials, data_root, args.download, options)
     return suites.with_data_identity(trials)   # the data as they lie now, after any download
+
+
+def _validate_tune(args) -> list[dict]:
+    """The searches of a tune run: one group per (method, corruption, data set) with its trials."""
+    if args.suite not in suites.SUITES or suites.SUITES[args.suite].task != "train":
+        raise UsageError(f"unknown suite {args.suite!r} for tuning; known: "
+                         f"{', '.join(n for n, s in suites.SUITES.items() if s.task == 'train')}")
+    if args.profile not in suites.PROFILES:
+        raise UsageError(f"unknown profile {args.profile!r}; known: {', '.join(suites.PROFILES)}")
+    if args.budget < 1:
+        raise UsageError(f"--budget must be at least 1, not {args.budget}")
+    if args.cpus_per_trial <= 0:
+        raise UsageError("--cpus-per-trial must be > 0")
+    if args.dataset and args.dataset not in datasets.DATASETS:
+        raise UsageError(f"unknown dataset {args.dataset!r}; known: {', '.join(datasets.DATASETS)}")
+    suite = _with_own_methods(suites.SUITES[args.suite], args.methods or [])
+    names = args.methods or suite.methods()
+    check_methods(suite, names)
+    try:
+        corruptions = list(dict.fromkeys(str(datasets.parse(c)) for c in args.corruptions or
+                                          suites.resolve(suite.corruptions, args.profile)))
+    except datasets.SpecError as e:
+        raise UsageError(str(e)) from None
+    args.suite_obj = suite
+    args.expand_kw = dict(checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()))
+    groups = {}
+    for m in names:
+        for c in corruptions:
+            for t in tune.search_trials(suite, args.profile, m, get_method_class(m), c, args.budget,
+                                        dataset=args.dataset):
+                groups.setdefault((m, c, t["dataset"]), []).append(t)
+    trials = [t for g in groups.values() for t in g]
+    if not trials:
+        raise UsageError("no trial in this search")
+    if any(not t.get("epochs") for t in trials):
+        raise UsageError("tuning needs a run by epochs (the scheduler's time), not by steps")
+    check_trials(trials)   # every drawn value in its domain and together with the others
+    check_data(trials, None, False, None)
+    return [dict(method=m, corruption=c, dataset=d, trials=suites.with_data_identity(ts))
+            for (m, c, d), ts in groups.items()]
+
+
+def cmd_tune(args) -> int:
+    store.exists_as(args.out, "directory")
+    groups = _validate_tune(args)
+    lock = _lock_store(args.out)
+    try:
+        return tune.run(args, groups)
+    except KeyboardInterrupt:
+        print("bench: interrupted; rerun with --resume to complete the tune run", file=sys.stderr)
+        return 130
+    finally:
+        lock.release()
 
 
 def _todo(args, trials: list[dict]) -> tuple[list[dict], int]:
@@ -308,7 +383,7 @@ def cmd_data(args) -> int:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        commands = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "data": cmd_data,
+        commands = {"run": cmd_run, "tune": cmd_tune, "report": cmd_report, "list": cmd_list, "data": cmd_data,
                     "gpu-check": gpucheck.main}
         return commands[args.command](args)
     except (UsageError, datasets.DatasetError, datasets.SpecError, store.StoreError) as e:

@@ -167,6 +167,24 @@ def prepare(ds: Dataset, corruption, seed: int, reward_per_class: int = 0,
         augment=ds.augment, extra_test=dict(ds.extra_test))
 
 
+#: the validation split's own random stream (past the trial's seed): no other draw changes
+VAL_STREAM = 15485863
+
+
+def hold_out(data: Prepared, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move a seeded ``fraction`` of the training set out of it (in place) and return those
+    samples' inputs and OBSERVED labels: a validation set as noisy as the training set, what a
+    practitioner has for choosing hyper-parameters. The draw has its own stream (VAL_STREAM)."""
+    n = len(data.y_train)
+    k = min(n - 1, max(1, round(fraction * n)))
+    perm = torch.as_tensor(np.random.default_rng(seed + VAL_STREAM).permutation(n))
+    val, keep = perm[:k].sort().values, perm[k:].sort().values
+    x_val, y_val = data.x_train[val], data.y_train[val]
+    data.x_train, data.y_train, data.y_true = data.x_train[keep], data.y_train[keep], data.y_true[keep]
+    data.train_index = data.train_index[keep]
+    return x_val, y_val
+
+
 def expected_noise(spec, true_labels, num_classes: int, asym_target=None) -> float | None:
     """The wrong-label rate the noise part of ``spec`` should produce on ``true_labels`` (in
     expectation): uniform r (C - 1) / C, sym and idn r, asym r times the share of samples whose class

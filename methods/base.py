@@ -117,6 +117,10 @@ class Method:
     #: checked to be of its default's kind
     domains: ClassVar[dict[str, Domain]] = {}
 
+    #: the hyper-parameters worth tuning and the ranges a tuning run draws them from
+    #: (methods.spaces; bench.sweep.tune): each key is one of ``defaults``, each range inside its domain
+    search_space: ClassVar[dict] = {}
+
     def __init__(self, model: torch.nn.Module, ctx: Context, **hparams):
         self.hp = self.check_hparams(hparams)
         self.model, self.ctx = model, ctx

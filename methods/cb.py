@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from .base import Method
 from .domains import Choice, Real
+from .spaces import Pick, Uniform
 
 
 def class_balanced_weights(counts: torch.Tensor, beta: float) -> torch.Tensor:
@@ -51,6 +52,8 @@ class ClassBalanced(Method):
 
     defaults = {"beta": 0.9999, "loss": "softmax", "gamma": 1.0}
     domains = {"beta": Real(0, 1, hi_open=True), "loss": Choice("softmax", "sigmoid", "focal"), "gamma": Real(0)}
+    search_space = {"beta": Pick(0.9, 0.99, 0.999, 0.9999), "loss": Pick("softmax", "sigmoid", "focal"),
+                    "gamma": Uniform(0.5, 2.0)}   # gamma: the focal loss's only
 
     def __init__(self, model, ctx, **hparams):
         super().__init__(model, ctx, **hparams)

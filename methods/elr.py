@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .base import Method
 from .domains import Real
+from .spaces import LogUniform, Uniform
 
 
 def clamped_probs(logits):
@@ -35,6 +36,7 @@ def elr_loss(logits, p, y, target, reg_weight):
 class ELR(Method):
     defaults = {"target_momentum": 0.7, "reg_weight": 3.0}   # the paper's beta and lambda
     domains = {"target_momentum": Real(0, 1, hi_open=True), "reg_weight": Real(0)}
+    search_space = {"target_momentum": Uniform(0.5, 0.99), "reg_weight": LogUniform(0.03, 10.0)}   # lambda -> 0: softmax
     #: one name per concept: ``beta`` is CB's effective-number parameter
     renamed = {"beta": "target_momentum", "lam": "reg_weight"}
     state_attrs = ("target",)

@@ -60,6 +60,7 @@ from ._functional import (META_LAYERS, deep_lookahead, eval_mode, frozen_bn_stat
 from ._precision import at_least_fp32, full_precision
 from .base import Method, smooth_onehot, soft_ce
 from .domains import Bool, Choice, Int, Real
+from .spaces import IntRange, LogUniform, Uniform
 
 MARGINS = ("hard_label", "reference", "same_batch")
 
@@ -116,6 +117,9 @@ class FSR(Method):
         "relabel_history": Real(0, 1, hi_open=True), "mixup": Bool(), "label_smoothing": Real(0, 1),
         "reward_augment": Bool(), "reward_bn": Choice("batch", "eval"), "meta_layers": META_LAYERS,
     }
+    # the warm-up as a fraction of the run (any profile's length); |R| from one reward batch (q <= |R|)
+    search_space = {"reweight_start": Uniform(0.05, 0.5), "dictionary_size": IntRange(200, 4000),
+                    "relabel_weight": LogUniform(0.25, 4.0), "score_momentum": Uniform(0.5, 0.99)}
     #: one name per concept: a momentum is a ``*_momentum``, the schedule's ``warmup`` is the
     #: learning rate's, ``normalize`` is MWN's switch
     renamed = {"lam": "score_momentum", "warmup_epochs": "reweight_start", "normalize": "weight_rule"}
@@ -322,3 +326,5 @@ class FSRDeferred(FSR):
     defaults = {**FSR.defaults, "reweight_start": "lr_decay", "weight_rule": "shift",
                 "dictionary_size": 3000, "reward_batch": 800, "label_smoothing": 0.1,
                 "relabel": False, "mixup": False}
+    # re-weighting from the decay, as declared; |R| holds its q = 800
+    search_space = {"dictionary_size": IntRange(800, 6000), "score_momentum": Uniform(0.5, 0.99)}

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .base import Method
 from .domains import Bool, Int, Real
+from .spaces import Uniform
 
 SCORE_BATCH = 1024   # samples per forward pass of the pruning pass (no gradient)
 
@@ -71,6 +72,7 @@ class GCE(Method):
     domains = {"q": Real(0, 1, lo_open=True), "truncated": Bool(), "k": Real(0, 1, lo_open=True, hi_open=True),
                "prune_start": Int(1) | Real(0, 1, lo_open=True, hi_open=True), "prune_every": Int(1),
                "prune_augment": Bool()}
+    search_space = {"q": Uniform(0.1, 0.9)}
     state_attrs = ("keep", "gen")
 
     def __init__(self, model, ctx, **hparams):

@@ -38,6 +38,7 @@ def normalise(raw: torch.Tensor) -> torch.Tensor:
 class L2R(LookAhead):
     defaults = dict(LookAhead.defaults)   # reward_batch q, reward_augment, meta_layers, meta_grad
     renamed = {"reward_batch_size": "reward_batch", "augment_reward": "reward_augment"}
+    search_space: dict = {}   # no weight rule of its own to tune: the shared settings only (bench.sweep.tune)
     relative_cost = 2.8
     reward_stream = "l2r.reward"
 

@@ -30,6 +30,7 @@ from .base import per_sample_ce
 from ._functional import fcall, frozen_bn_stats
 from ._lookahead import LookAhead
 from .domains import Bool, Choice, Int, Real
+from .spaces import LogUniform
 from ._precision import at_least_fp32, full_precision
 
 
@@ -56,6 +57,7 @@ class MWN(LookAhead):
     domains = {**LookAhead.domains, "hidden": Int(1), "wnet_optim": Choice("adam", "sgd"),
                "wnet_lr": Real(0, lo_open=True), "wnet_weight_decay": Real(0), "wnet_momentum": Real(0, 1, hi_open=True),
                "wnet_nesterov": Bool(), "normalize": Bool()}
+    search_space = {"wnet_lr": LogUniform(1e-4, 1e-2), "wnet_weight_decay": LogUniform(1e-5, 1e-3)}
     renamed = {"meta_batch_size": "reward_batch", "augment_meta": "reward_augment", "normalise": "normalize"}
     relative_cost = 3.6
     state_attrs = ("wnet", "wopt", "reward")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import costs, tables  # noqa: F401  (the table builders: each registers its kinds, reports.kinds)
+from . import costs, tables, tuning  # noqa: F401  (the table builders: each registers its kinds, reports.kinds)
 from . import kinds, stats
 from . import plots as _plots
 from .layouts import SuiteReport, generic

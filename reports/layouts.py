@@ -24,7 +24,7 @@ from .render import fmt_ratio
 class SuiteReport:
     title: str
     columns: str = "corruption"
-    tables: tuple = ("grid", "shots", "diagnostics")   # table kinds (reports.kinds), in the order shown
+    tables: tuple = ("grid", "shots", "diagnostics", "tuned")   # table kinds (reports.kinds), in the order shown
     plots: tuple = ()                                  # plot kinds (the cross-suite ones are always drawn)
     paper_tables: tuple = ()
     paper_rows: dict = field(default_factory=dict)   # row label -> the paper's row name

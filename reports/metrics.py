@@ -79,6 +79,8 @@ METRICS: list[Metric] = [
     Metric("step_time_ratio", "time", tables=("cost_ratio",), scale=1.0, suffix="×", ratio_of="step_time_s"),
     Metric("peak_mem_ratio", "memory", tables=("cost_ratio",), scale=1.0, suffix="×", ratio_of="peak_mem_mb"),
     Metric("wall_s", "wall time (s)", scale=1.0, digits=1),
+    # a tuned configuration's search cost (bench tune), in its row's extra
+    Metric("tune_cost_epochs", "tuning cost (trial-epochs)", tables=("tuned",), scale=1.0, digits=0, column=False),
 ]
 
 

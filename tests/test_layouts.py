@@ -130,7 +130,7 @@ def test_a_declaration_with_an_unknown_kind_is_refused():
 def test_each_report_kind_is_declared_once_with_its_builder_and_title():
     """One registry per kind (reports.kinds): what a suite may list is what the report builds,
     and every metric group a metric names is shown by a table kind."""
-    assert set(kinds.TABLES) == {"grid", "shots", "diagnostics", "cost"}
+    assert set(kinds.TABLES) == {"grid", "shots", "diagnostics", "cost", "tuned"}
     assert set(kinds.per_suite_plots()) == {"accuracy_vs_noise", "shots", "cost", "curves"}
     assert kinds.across_plots() == ["purity_vs_accuracy", "zero_weight_vs_noise"]
     assert all(callable(k.build) for k in [*kinds.TABLES.values(), *kinds.PLOTS.values()])

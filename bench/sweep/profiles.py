@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datasets import DATASETS
 from methods.base import SGD
 from methods.domains import NULL, Bool, Choice, Int, Real
+from methods.spaces import LogUniform
 
 from ..trial.models import MODELS
 
@@ -228,7 +229,10 @@ SETTINGS = {
     "optim.momentum": Real(0, 1, hi_open=True),
     "optim.weight_decay": Real(0),
     "optim.nesterov": Bool(),
+    "val_fraction": Real(0, 1, hi_open=True),   # held out of training, with its noisy labels (val_acc); 0: none
 }
+#: the trial settings every method's tuning searches (bench.sweep.tune), as --set keys (methods.spaces)
+SHARED_SPACE = {"optim.lr": LogUniform(0.01, 0.3), "optim.weight_decay": LogUniform(1e-5, 1e-3)}
 SEEDS = ByProfile(smoke=1, quick=3, paper=3)
 # a trial saves its state every N epochs (0: never), so that a killed sweep's --resume continues it
 CHECKPOINT_EVERY = ByProfile(smoke=0, quick=5, paper=1)

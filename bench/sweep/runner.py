@@ -82,12 +82,14 @@ def make_row(cfg: dict, result: dict) -> dict:
     # every other scalar the trial returned is kept, in one JSON column (Tune's bookkeeping aside)
     extra = {k: v for k, v in result.items() if k not in row and k not in NOT_KEPT
              and isinstance(v, (bool, int, float, str)) and not (isinstance(v, float) and v != v)}
-    for key in ("set", "data_identity"):   # the run's --set choices, the data it read: what made its config_id
+    for key in ("set", "data_identity", "tuning"):   # the run's --set choices, the data it read, its tuning (bench.sweep.tune)
         if cfg.get(key):
             extra[key] = cfg[key]
     # the resolved settings without a column of their own; what the trial computed as it ran
     # (bench.trial.harness: the steps, the method's effective values) and the machine it ran on
-    extra["settings"] = {k: v for k, v in ident.items() if k not in store.columns() and k not in ("set", "data_identity")}
+    extra["settings"] = {k: v for k, v in ident.items() if k not in store.columns() and k not in ("set", "data_identity", "tuning")}
+    if cfg.get("tuning"):   # its search's cost, where the report reads it (reports.metrics)
+        extra["tune_cost_epochs"] = cfg["tuning"]["cost_epochs"]
     for key in ("effective", "machine"):
         if isinstance(result.get(key), dict):
             extra[key] = result[key]
@@ -121,7 +123,9 @@ class StoreCallback(tune.Callback):
         self.t0 = time.time()
         self.started: dict[str, float] = {}
         self.epoch_line_s = epoch_line_s
+        self.scheduler_stops = False   # a scheduler may end trials early: such a trial is "stopped", not failed
         self.progress: dict[str, float] = {}     # running trial -> fraction of its epochs done
+        self.epochs_run: dict[str, int] = {}     # running trial -> epochs it has reported
         self.last_line: dict[str, float] = {}
 
     def _weight(self, trial) -> float:
@@ -133,6 +137,8 @@ class StoreCallback(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         cfg = trial.config["trial"]
+        if "epoch" in result and not result.get("final"):
+            self.epochs_run[trial.trial_id] = result["epoch"]
         epochs = cfg.get("epochs") or result.get("epochs")   # a run by steps: the epoch line says how many
         if result.get("final") or "epoch" not in result or not epochs:
             return
@@ -165,7 +171,7 @@ class StoreCallback(tune.Callback):
         self.pending += bool(aside)
         self.done += 1
         self.done_weight += self._weight(trial)
-        self.failed += row["status"] != "ok"
+        self.failed += row["status"] not in ("ok", "stopped")
         self.progress.pop(trial.trial_id, None)
         elapsed = time.time() - self.t0
         eta = self._eta()
@@ -173,7 +179,9 @@ class StoreCallback(tune.Callback):
         step = row.get("step_time_s")
         what = (f"acc {100 * acc:5.1f}%" if isinstance(acc, float) and math.isfinite(acc)
                 else f"step {1000 * step:.1f} ms" if isinstance(step, float) else "")
-        if row["status"] != "ok":
+        if row["status"] == "stopped":
+            what = f"stopped early at epoch {result.get('epochs_run')}"
+        elif row["status"] != "ok":
             what = f"FAILED {str(result.get('error', ''))[:120]}"
         print(f"[{self.done:>{len(str(self.total))}}/{self.total}] {cfg['variant']:<12} {cfg['corruption']:<16} "
               f"seed {cfg['seed']}  {what}  ({row.get('wall_s', 0):.0f}s)  "
@@ -184,7 +192,9 @@ class StoreCallback(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = dict(trial.last_result or {})
-        if not result.get("final"):
+        if not result.get("final") and self.scheduler_stops and "epoch" in result:   # stopped early (ASHA)
+            result = {**result, "status": "stopped", "epochs_run": result["epoch"]}
+        elif not result.get("final"):
             result = {"status": "failed", "error": "trial ended without a final report"}
         self._record(trial, result)
 
@@ -193,7 +203,7 @@ class StoreCallback(tune.Callback):
         if trial.error_file and os.path.exists(trial.error_file):
             lines = [ln for ln in Path(trial.error_file).read_text().strip().splitlines() if ln.strip()]
             error = lines[-1] if lines else error
-        self._record(trial, {"status": "failed", "error": error})
+        self._record(trial, {"status": "failed", "error": error, "epochs_run": self.epochs_run.get(trial.trial_id, 0)})
 
 
 class StopWhenUnwritable(tune.Stopper):
@@ -281,17 +291,20 @@ def longest_first(trials: list[dict]) -> list[dict]:
 def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = None,
                cpus_per_trial: float = 1, gpus_per_trial: float = 0, storage: str | None = None,
                verbose: bool = False, num_cpus: int | None = None, max_concurrent: int = 0,
-               reuse_workers: bool = True) -> StoreCallback:
+               reuse_workers: bool = True, scheduler=None) -> StoreCallback:
     """Run ``trials`` through Ray Tune, longest first; returns the callback (its ``done``/``failed``
     counts); raises StoreError when the sweep stopped because no file took a finished row.
     ``max_concurrent``: at most this many trials at once (0: as many as the resources allow).
     ``reuse_workers``: a worker process runs trial after trial (no process start and
-    imports per trial); False gives each trial a fresh process (the cost suite's memory figures)."""
+    imports per trial); False gives each trial a fresh process (the cost suite's memory figures).
+    ``scheduler``: a Tune trial scheduler that may stop trials early (bench.sweep.tune's ASHA);
+    a trial it stops gets a row with status "stopped" and the epochs it ran (``epochs_run``)."""
     trials = longest_first(trials)
     if not verbose:  # Tune's own tables and banners stay behind --verbose
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     out_dir = Path(out_dir).resolve()
     callback = StoreCallback(out_dir, len(trials), weights={t["trial_id"]: expected_cost(t) for t in trials})
+    callback.scheduler_stops = scheduler is not None
     if not trials:
         return callback
     # Ctrl-C ends the sweep at once, as KeyboardInterrupt (Tune's own handler would stop it
@@ -308,7 +321,7 @@ def run_trials(trials: list[dict], out_dir, *, name: str, address: str | None = 
             tune.with_resources(trainable, resources),
             param_space={"trial": tune.grid_search(trials), "threads": max(1, int(cpus_per_trial))},
             tune_config=tune.TuneConfig(reuse_actors=reuse_workers, trial_dirname_creator=_dirname,
-                                        max_concurrent_trials=max_concurrent or None),
+                                        max_concurrent_trials=max_concurrent or None, scheduler=scheduler),
             run_config=tune.RunConfig(
                 name=name, storage_path=storage or str(out_dir / "ray"), callbacks=[callback],
                 stop=StopWhenUnwritable(callback),

@@ -337,6 +337,8 @@ def resolved(config: dict) -> dict:
     defaults = stepper.DEFAULTS if config.get("task") == "cost" else harness.DEFAULTS
     out = {k: v for k, v in {**defaults, **config}.items() if k not in EXECUTION_KEYS and k != "trial_id"}
     out["hparams"] = {**get_method_class(out["method"]).defaults, **(out["hparams"] or {})}
+    if not out.get("val_fraction"):   # no validation split: the ids of the trials before it stay
+        out.pop("val_fraction", None)
     return out
 
 

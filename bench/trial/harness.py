@@ -52,7 +52,7 @@ DEFAULTS = dict(
     schedule=dict(name="cosine_restarts"), reward_per_class=0, reward_total=None, reward_pool_per_class=None,
     train_limit=None,
     ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
-    checkpoint_dir=None, checkpoint_every=0, precision="fp32", channels_last="auto",
+    checkpoint_dir=None, checkpoint_every=0, precision="fp32", channels_last="auto", val_fraction=0.0,
 )
 
 
@@ -211,6 +211,7 @@ class Trial:
         ds = datasets.load_dataset(cfg["dataset"], cfg["data_root"], cfg["download"], **(cfg["dataset_options"] or {}))
         data = self.data = datasets.prepare(ds, cfg["corruption"], seed, reward_per_class(cfg, ds.num_classes),
                                             cfg["train_limit"], cfg["reward_pool_per_class"]).to(device)
+        self.val = datasets.hold_out(data, cfg["val_fraction"], seed) if cfg["val_fraction"] else None
         if trial_dir:
             save_labels(Path(trial_dir) / "labels.npz", data)
         augment_fn = datasets.augment.AUGMENTATIONS[data.augment]
@@ -275,6 +276,9 @@ class Trial:
             with self.ema.swapped():
                 pred = evaluate(method, data.x_test, data.y_test, ebs, self.prec, top5)
         scores = accuracies(pred, data.y_test, "test")   # test_acc (and test_top5) of the EMA, if any
+        if self.val is not None:   # accuracy on the held-out noisy labels: what tuning may select by
+            with self.ema.swapped() if self.ema is not None else contextlib.nullcontext():
+                scores["val_acc"] = float((top1(evaluate(method, *self.val, ebs, self.prec)) == self.val[1]).float().mean())
         acc, raw_acc = scores["test_acc"], float((top1(raw_pred) == data.y_test).float().mean())
         self.best_acc, self.raw_best, self.pred = max(self.best_acc, acc), max(self.raw_best, raw_acc), top1(pred)
         last = dict(epoch=epoch + 1, epochs=self.epochs, **scores, best_acc=self.best_acc, raw_test_acc=raw_acc,
@@ -321,6 +325,7 @@ class Trial:
         return dict(
             test_acc=last["test_acc"], best_acc=self.best_acc, raw_test_acc=last["raw_test_acc"],
             raw_best_acc=self.raw_best, epochs=self.epochs,
+            **({"val_acc": last["val_acc"]} if "val_acc" in last else {}),
             **({"max_steps": self.total_steps} if self.cfg["max_steps"] else {}),
             realized_noise=data.realized_noise, num_train=self.n, num_reward=len(data.y_reward),
             **{m.name: last.get(m.name, math.nan) for m in METRICS if m.source == "epoch"},
