@@ -251,7 +251,9 @@ def test_ctrl_c_exits_130_saying_what_finished_and_leaves_no_ray_process(tmp_pat
 
     out, storage = tmp_path / "out", tmp_path / "elsewhere"
     proc = _bench("run", "--suite", "label_noise", "--profile", "smoke", "--methods", "softmax", "--seeds", "6",
-                  "--out", str(out), "--storage", str(storage), stderr=subprocess.PIPE)   # 24: some left at the first row
+                  "--out", str(out), "--storage", str(storage), stderr=subprocess.PIPE,   # 24: some left at the first row
+                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as a terminal's Ctrl-C finds it
+                  # (a shell's background job, as CI may start the tests, inherits SIGINT ignored)
     deadline = time.time() + 240
     while time.time() < deadline and not store.read_rows(out):
         time.sleep(0.2)
