@@ -62,6 +62,18 @@ def test_configurations_are_seeded_and_a_larger_budget_extends_a_smaller():
     assert tune.configurations("fsr", cls, 2) != tune.configurations("gce", METHODS["gce"], 2)
 
 
+def test_the_first_configuration_is_the_defaults_and_the_rest_are_drawn():
+    configs = tune.configurations("elr", METHODS["elr"], 4)
+    assert configs[0] == {} and len(configs) == 4 and tune.configurations("elr", METHODS["elr"], 1) == [{}]
+    assert all(set(c) == {"optim.lr", "optim.weight_decay", "elr.target_momentum", "elr.reg_weight"} for c in configs[1:])
+
+
+def test_asha_first_rung_is_a_third_of_the_run():
+    pytest.importorskip("ray")
+    s = tune.asha("noisy-val", 31)
+    assert sorted(r for r, _ in s._brackets[0]._rungs) == [10, 30] and s._max_t == 31 and s._metric == "val_acc"
+
+
 def _o(status, epochs_run, val, test):
     return dict(trial_id="x", status=status, set={"v": val}, epochs_run=epochs_run, val_acc=val, test_acc=test)
 
@@ -145,7 +157,7 @@ def test_tune_end_to_end_on_smoke_and_resume(tmp_path, capsys):
     [row] = store.read_rows(out)
     extra = json.loads(row["extra"])
     assert row["variant"] == "softmax@noisy-val" and row["status"] == "ok"
-    assert extra["tuning"] == {"rule": "noisy-val", "budget": 2, "cost_epochs": 4} and "val_fraction" not in extra["set"]
+    assert extra["tuning"] == {"rule": "noisy-val", "budget": 2, "cost_epochs": 4} and "val_fraction" not in extra.get("set", {})
     assert cli.main(argv) == 2     # again without --resume: refused
     capsys.readouterr()
     assert cli.main(argv + ["--resume"]) == 0
