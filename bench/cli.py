@@ -82,6 +82,10 @@ def build_parser() -> Parser:
                    help="the steps' precision (default by profile: fp32; paper: auto = bf16 on a CUDA GPU)")
     r.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                    help="channels-last layout (default auto: 2-D networks on CUDA)")
+    r.add_argument("--compile", choices=("off", "on", "aot_eager", "auto"), default="off",
+                   help="capture each training step with torch.compile (on: CUDA graphs on a GPU; a method that "
+                        "cannot be captured runs eagerly and its row says why; aot_eager: a check, no speed-up; "
+                        "default off)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting or a hyper-parameter, e.g. epochs=5, model=small_cnn_fast, optim.lr=0.05, "
                         "fsr.dictionary_size=400 (repeatable; recorded in each trial's config)")
@@ -186,7 +190,8 @@ def _validate_run(args) -> list[dict]:
     trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
                            data_root=data_root, download=args.download, device=args.device, dataset_options=options,
                            checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()),
-                           precision=args.precision, channels_last=args.channels_last, sets=sets)
+                           precision=args.precision, channels_last=args.channels_last,
+                           compile=args.compile, sets=sets)
     if not trials:
         raise UsageError(f"no trial in this grid (human:NAME runs on its own CIFAR data set only: "
                          f"{', '.join(f'{k} on {d}' for k, (d, _) in datasets.corruptions.HUMAN_LABELS.items())})")
