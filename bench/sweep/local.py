@@ -2,7 +2,7 @@
 has torch but not Ray, and Ray is too large to carry there).
 
 Up to N trials run at once, each in its own process (``python -m bench.sweep.local``: one trial,
-its result as a JSON line), so that N trials share one GPU as Ray's fractional GPUs would let
+its result in a JSON file; an epoch line at most once a minute), so that N trials share one GPU as Ray's fractional GPUs would let
 them; each finished trial's row goes to DIR/results.csv the moment it ends, through the same
 ``make_row`` as a Ray sweep's, so ``--resume`` and ``bench report`` treat both alike. A trial
 that crashes (its process included) is a failed row with its reason; the rest go on.
@@ -10,6 +10,7 @@ that crashes (its process included) is a failed row with its reason; the rest go
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -29,11 +30,11 @@ class Outcome:
     failed: int = 0
 
 
-def _result_of(proc: subprocess.Popen, out_path: Path) -> dict:
+def _result_of(proc: subprocess.Popen, out_path: Path, err_path: Path) -> dict:
     try:
         return json.loads(out_path.read_text())
     except (OSError, ValueError):
-        err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
+        err = err_path.read_text(errors="replace").strip().splitlines() if err_path.exists() else []
         return {"status": "failed", "error": f"the trial's process exited {proc.returncode}: "
                                              + (err[-1] if err else "no output")}
 
@@ -47,16 +48,16 @@ def run_trials(trials: list[dict], out_dir, parallel: int = 1, threads: int = 1)
         while todo or running:
             while todo and len(running) < parallel:
                 cfg = todo.pop(0)
-                path = Path(tmp) / f"{cfg['trial_id']}.json"
+                path, err = Path(tmp) / f"{cfg['trial_id']}.json", Path(tmp) / f"{cfg['trial_id']}.err"
                 cmd = [sys.executable, "-m", "bench.sweep.local", "--trial", json.dumps(cfg), "--threads",
                        str(threads), "--result", str(path)]
-                running.append((subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
-                                cfg, path, time.time()))
+                with open(err, "w") as err_file:   # a file, not a pipe: a chatty trial never blocks on it
+                    running.append((subprocess.Popen(cmd, stderr=err_file), cfg, path, err, time.time()))
             time.sleep(0.2)
             for item in [r for r in running if r[0].poll() is not None]:
                 running.remove(item)
-                proc, cfg, path, begun = item
-                result = _result_of(proc, path)
+                proc, cfg, path, err, begun = item
+                result = _result_of(proc, path, err)
                 row = make_row(cfg, result)
                 diverted = store.append_row(out_dir, row)   # raises StoreError when no file takes it
                 if diverted:
@@ -72,6 +73,19 @@ def run_trials(trials: list[dict], out_dir, parallel: int = 1, threads: int = 1)
     return outcome
 
 
+def _epoch_lines(cfg: dict, every_s: float = 60.0):
+    """A trial's progress: an epoch line at most every ``every_s`` seconds (its first epoch's too)."""
+    last = [-math.inf]
+
+    def report(epoch: dict) -> None:
+        if time.time() - last[0] >= every_s:
+            last[0] = time.time()
+            print(f"    {cfg.get('variant') or cfg['method']} {cfg['corruption']} seed {cfg['seed']}: epoch "
+                  f"{epoch['epoch']}/{epoch['epochs']}, acc {100 * epoch['test_acc']:.1f}%, "
+                  f"{epoch['epoch_s']:.1f} s/epoch", flush=True)
+    return report
+
+
 def main(argv=None) -> int:
     import argparse
 
@@ -80,7 +94,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--result", required=True, help="where its result goes, JSON")
     a = p.parse_args(argv)
-    result = run_one(json.loads(a.trial), a.threads)
+    cfg = json.loads(a.trial)
+    result = run_one(cfg, a.threads, report=_epoch_lines(cfg))
     Path(a.result).write_text(json.dumps({k: v for k, v in result.items() if k != "traceback"}, default=str))
     return 0
 
