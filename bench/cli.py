@@ -69,6 +69,9 @@ def build_parser() -> Parser:
                                      "another Ray process found running). Refused unless it answers within "
                                      f"{cluster.CONNECT_TIMEOUT_S:g} s with room for a trial now")
     r.add_argument("--gpus-per-trial", type=_finite, default=0.0)
+    r.add_argument("--local", type=int, metavar="N",
+                   help="run without Ray, N trials at once in their own processes (N share a GPU): for a machine "
+                        "without Ray (bench.sweep.local)")
     r.add_argument("--cpus-per-trial", type=_finite, default=None,
                    help="CPUs (and torch threads) per trial, at least 0.0001 (Ray's unit); default 1, the cost "
                         "suite: all of this machine's, one trial at a time so that no step is timed beside another")
@@ -82,6 +85,10 @@ def build_parser() -> Parser:
                    help="the steps' precision (default by profile: fp32; paper: auto = bf16 on a CUDA GPU)")
     r.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                    help="channels-last layout (default auto: 2-D networks on CUDA)")
+    r.add_argument("--compile", choices=("off", "on", "aot_eager", "auto"), default="off",
+                   help="capture each training step with torch.compile (on: CUDA graphs on a GPU; a method that "
+                        "cannot be captured runs eagerly and its row says why; aot_eager: a check, no speed-up; "
+                        "default off)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting or a hyper-parameter, e.g. epochs=5, model=small_cnn_fast, optim.lr=0.05, "
                         "fsr.dictionary_size=400 (repeatable; recorded in each trial's config)")
@@ -168,6 +175,8 @@ def _validate_run(args) -> list[dict]:
         raise UsageError(f"unknown dataset {args.dataset!r}; known: {', '.join(datasets.DATASETS)}")
     if args.seeds is not None and args.seeds < 1:
         raise UsageError("--seeds must be at least 1")
+    if args.local is not None and (args.local < 1 or args.address):
+        raise UsageError("--local N runs N >= 1 trials at once on this machine, without Ray (not with --address)")
     if args.cpus_per_trial is None:
         args.cpus_per_trial = float(os.cpu_count() or 1) if suite.task == "cost" else 1.0
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0:
@@ -186,7 +195,8 @@ def _validate_run(args) -> list[dict]:
     trials = suites.expand(suite, args.profile, methods=args.methods, dataset=args.dataset, seeds=args.seeds,
                            data_root=data_root, download=args.download, device=args.device, dataset_options=options,
                            checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()),
-                           precision=args.precision, channels_last=args.channels_last, sets=sets)
+                           precision=args.precision, channels_last=args.channels_last,
+                           compile=args.compile, sets=sets)
     if not trials:
         raise UsageError(f"no trial in this grid (human:NAME runs on its own CIFAR data set only: "
                          f"{', '.join(f'{k} on {d}' for k, (d, _) in datasets.corruptions.HUMAN_LABELS.items())})")
@@ -327,6 +337,8 @@ def cmd_run(args) -> int:
 
 def _run_locked(args, trials) -> int:
     todo, skipped = _todo(args, trials)
+    if args.local:
+        return _run_local(args, todo, skipped)
     from .sweep.runner import run_trials  # imports Ray: only once the input is known to be good
 
     print(f"{args.suite} ({args.profile}): {len(todo)} trial(s) to run"
@@ -353,6 +365,22 @@ def _run_locked(args, trials) -> int:
     if cb.done < len(todo):
         return 1
     return 1 if cb.failed else 0
+
+
+def _run_local(args, todo, skipped) -> int:
+    from .sweep import local
+
+    print(f"{args.suite} ({args.profile}): {len(todo)} trial(s) to run without Ray, {args.local} at once"
+          + (f", {skipped} already finished" if skipped else "") + f" -> {store.results_path(args.out)}", flush=True)
+    t0 = time.time()
+    try:
+        got = local.run_trials(todo, args.out, parallel=args.local, threads=max(1, int(args.cpus_per_trial)))
+    except KeyboardInterrupt:
+        print("bench: interrupted; rerun with --resume", file=sys.stderr)
+        return 130
+    print(f"finished {got.done}/{len(todo)} trial(s), {got.failed} failed, in {time.time() - t0:.0f}s; "
+          f"`python -m bench report --out {args.out}` makes the tables", flush=True)
+    return 1 if got.failed or got.done < len(todo) else 0
 
 
 def cmd_report(args) -> int:

@@ -162,7 +162,10 @@ class Method:
 
     def update(self, batch: Batch, info: StepInfo) -> dict:
         for group in self.opt.param_groups:
-            group["lr"] = info.lr
+            if torch.is_tensor(group["lr"]):   # a captured step's (bench.trial.capture): written in place
+                group["lr"].fill_(info.lr)
+            else:
+                group["lr"] = info.lr
         return self.train_step(batch, info)
 
     def train_step(self, batch: Batch, info: StepInfo) -> dict:

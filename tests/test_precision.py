@@ -149,7 +149,8 @@ def test_gpu_check_output_format_with_the_device_forced(tmp_path, capsys):
     save = tmp_path / "gpu.txt"
     assert main(["gpu-check", "--device", "cpu", "--models", "small_cnn", "--input-shape", "1x40",
                  "--steps", "1", "--repeats", "1", "--epoch-model", "small_cnn", "--train-size", "1500",
-                 "--test-size", "100", "--share-profile", "smoke", "--save", str(save)]) == 0
+                 "--test-size", "100", "--share-profile", "smoke", "--parts", "tabc", "--compile", "off",
+                 "--save", str(save)]) == 0
     text = save.read_text()
     for heading in ("# bench gpu-check on cpu", "## (a) per-step cost, small_cnn", "## (b) one epoch",
                     "## (c) two trials sharing one GPU"):
@@ -161,3 +162,27 @@ def test_gpu_check_output_format_with_the_device_forced(tmp_path, capsys):
     assert [r[0] for r in epoch_rows] == ["softmax", "cb", "l2r", "mwn", "fsr"]
     assert all(float(r[4]) > 0 for r in epoch_rows)         # epoch seconds
     assert "2 trials" in text and text.count("status") == 0 and text.count(": ok, device cpu") == 2
+
+
+def test_gpu_check_captured_parts_with_the_device_forced(tmp_path, capsys):
+    """Parts (x), (a) captured and (p) on the CPU: the format, with aot_eager (no code
+    generation) and two methods, and two packed workers."""
+    save = tmp_path / "gpu.txt"
+    assert main(["gpu-check", "--device", "cpu", "--models", "small_cnn", "--input-shape", "1x40", "--steps", "1",
+                 "--repeats", "1", "--precision", "fp32", "--parts", "xap", "--compile", "aot_eager",
+                 "--methods", "fsr,mwn", "--pack", "1,2", "--pack-seconds", "1", "--save", str(save)]) == 0
+    text = save.read_text()
+    for heading in ("## (x) captured steps against eager ones, small_cnn", "## (a) per-step cost, small_cnn, "
+                    "compile aot_eager", "## (p) packed trials"):
+        assert heading in text
+    x = {ln.split()[0]: ln for ln in text.split("## (x)")[1].split("## (a)")[0].splitlines() if ln.startswith("  ")}
+    assert set(x) == {"fsr", "mwn"}
+    assert "compiled" in x["fsr"] and float(x["fsr"].split()[2]) < 1e-4 and float(x["fsr"].split()[6]) < 1e-4
+    assert "eager (" in x["mwn"]   # MWN's double backward: not captured, and said why
+    a = text.split("## (a)")[1].split("## (p)")[0]
+    assert "[compiled" in a and "[eager: " in a and "floor" in a
+    packed = [ln.split() for ln in text.split("## (p)")[1].splitlines() if ln.split()[:2] in (["1", "aot_eager"],
+                                                                                              ["2", "aot_eager"])]
+    assert [p[0] for p in packed] == ["1", "2"] and all(float(p[2]) > 0 for p in packed)
+    assert packed[0][3] == "1.00" and packed[0][-1] == "compiled"
+

@@ -49,7 +49,8 @@ def compare(methods=None, model: str = "small_cnn", batch_size: int = 100, steps
         base_of.update({label + tag: baseline + tag for label in rows})
     runners, skipped = _build(configs, base_of, baseline, untimed_steps)
     times, cpu = _interleaved(runners, steps, repeats)
-    out = {name: dict(**_ratios(times, cpu, name, base_of[name]), precision=runners[name].precision)
+    out = {name: dict(**_ratios(times, cpu, name, base_of[name]), precision=runners[name].precision,
+                      captured=runners[name].captured.record() if runners[name].captured is not None else None)
            for name in runners}
     device = next(iter(runners.values())).device
     return dict(config=dict(base_cfg, steps=steps, untimed_steps=untimed_steps, repeats=repeats, hparams=hparams,
@@ -131,8 +132,11 @@ def format_table(result: dict, second: str | None = None) -> str:
             col = f" {statistics.median(a / b for a, b in zip(m['round_medians'], floor)):>10.2f}"
         elif extra:
             col = f" {'-':>10}"
+        cap = m.get("captured")
+        ran = "" if cap is None else f"   [{cap['ran']}" + (f": {cap['why'][:80]}]" if cap.get("why") else
+                                                         f", {cap['graphs']} graph(s), {cap['graph_breaks']} break(s)]")
         lines.append(f"{name:<{w}} {m['step_time_s']:>10.4f} {m['step_time_iqr_s']:>9.4f} {m['ratio']:>10.2f}{col} "
-                     f"{m['cpu_ratio']:>7.2f}   {rr}")
+                     f"{m['cpu_ratio']:>7.2f}   {rr}{ran}")
     for name, why in result["skipped"].items():
         lines.append(f"{name:<{w}} skipped: {why}")
     return "\n".join(lines)

@@ -9,8 +9,15 @@
     (50,000 samples, resident on the GPU) in the profile's precision: epoch seconds.
 (c) Two trials sharing the GPU through Ray (``bench run --gpus-per-trial 0.5``): each
     trial's device and wall time, and how much of their runs overlapped.
-(t) First, exactness on the device: the tangent-only pass against ``torch.func.jvp``, and
-    each look-ahead method's weights in bf16 against fp32.
+(p) Packed trials: the aggregate steps per second of 1, 2, 4 and 8 ResNet-32 softmax trials
+    (B = 128) stepping together on the GPU, each in its own process, eager and captured
+    (``bench.costs.packing``); with ``--mps``, also under CUDA MPS where the machine has it.
+(t) First, exactness on the device: the tangent-only pass against ``torch.func.jvp``, each
+    look-ahead method's weights in bf16 against fp32, and each method's first three captured
+    steps (``--compile on``) against eager ones: losses, sample weights and parameters.
+
+``--compile off,on`` (default) repeats part (a) for each: the per-step table eager and captured
+(bench.trial.capture; a method that cannot be captured shows its eager time and says why).
 
 Without a CUDA GPU it exits 2 with one line; ``--device cpu`` forces a run on the CPU with
 small settings of your choice (the tests check the output's format that way).
@@ -29,7 +36,7 @@ import torch
 from methods import get_method_class
 from methods._precision import PRECISIONS
 
-from . import compare, cost, stepper
+from . import compare, cost, packing, stepper
 from ..sweep import suites
 from ..sweep.checks import UsageError, check_device_name
 from ..trial.harness import resolve_device, reward_per_class, train
@@ -56,18 +63,22 @@ def suite_rows(suite_name: str, profile: str = "paper") -> tuple[dict, dict]:
 
 
 def step_table(model: str, device: str, precisions, steps: int, repeats: int, batch_size: int | None = None,
-               input_shape=None) -> str:
-    """Part (a) for one network: the interleaved time table and each row's peak memory alone."""
+               input_shape=None, compile: str = "off", methods=None) -> str:
+    """Part (a) for one network: the interleaved time table and each row's peak memory alone
+    (``compile``: the steps captured or not, bench.trial.capture)."""
     first, rows = suite_rows(STEP_SUITES.get(model, "label_noise"))
     B = int(batch_size or first["batch_size"])
     shape = {"input_shape": tuple(input_shape)} if input_shape else {"dataset": first["dataset"]}
     classes = 10 if input_shape else None
-    common = dict(device=device, reward_per_class=reward_per_class(first, 10), num_classes=classes, **shape)
+    common = dict(device=device, reward_per_class=reward_per_class(first, 10), num_classes=classes, compile=compile,
+                  **shape)
+    untimed = 2 if compile == "off" else 4   # a captured step compiles in its first steps (and once more for
+    #                                          the step numbers that change: Dynamo's automatic dynamic)
     variants = {label: {"method": cfg["method"], "hparams": cfg["hparams"]} for label, cfg in rows.items()
-                if label != "softmax"}
+                if label != "softmax" and (not methods or label in methods)}
     q = int(rows["fsr"]["hparams"].get("reward_batch", 200)) if "fsr" in rows else 200
     variants["floor"] = stepper.fsr_floor(q, B)
-    res = compare.compare(["softmax"], model=model, batch_size=B, steps=steps, untimed_steps=2, repeats=repeats,
+    res = compare.compare(["softmax"], model=model, batch_size=B, steps=steps, untimed_steps=untimed, repeats=repeats,
                        variants=variants, precisions=tuple(precisions), **common)
     lines = [compare.format_table(res, "floor")]
     mem = {}
@@ -76,7 +87,7 @@ def step_table(model: str, device: str, precisions, steps: int, repeats: int, ba
         for label in ["softmax", *variants]:
             cfg = {"method": "softmax", "hparams": {}, **variants.get(label, {})}
             try:
-                got = cost.measure({**common, "model": model, "batch_size": B, "steps": 2, "untimed_steps": 1,
+                got = cost.measure({**common, "model": model, "batch_size": B, "steps": 2, "untimed_steps": untimed,
                                     "precision": prec, **cfg})
                 mem[label + tag] = got["peak_mem_mb"]
             except Exception as e:  # noqa: BLE001 (reported in the table)
@@ -164,6 +175,62 @@ def exactness(device: str) -> str:
     return "\n".join(lines)
 
 
+def capture_exactness(device: str, model: str = "resnet32", compile: str = "on", steps: int = 3,
+                      methods=None, batch_size: int | None = None, input_shape=None) -> str:
+    """Part (x): each method's first ``steps`` steps captured (``compile``) against eager ones from
+    the same initial state (the long-tail suite's paper settings on ResNet-32, the label-noise
+    suite's on another network): the largest relative difference of the step losses, of the
+    sample weights and of the parameters after; and whether it ran captured (or why not)."""
+    first, rows = suite_rows(STEP_SUITES.get(model, "label_noise"))
+    B = int(batch_size or first["batch_size"])
+    shape = {"input_shape": tuple(input_shape), "num_classes": 10} if input_shape else {"dataset": first["dataset"]}
+    rel = lambda a, b: float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12))
+    lines = [f"captured ({compile}) vs eager, {model} B={B}, {steps} steps from one initial state: max relative "
+             f"difference of the losses, the sample weights and the parameters"]
+    for label, cfg in rows.items():
+        if methods and label not in methods:
+            continue
+        got = {}
+        try:
+            for mode in ("off", compile):
+                r = stepper.make_runner(dict(model=model, method=cfg["method"], hparams=cfg["hparams"], batch_size=B,
+                                             device=device, reward_per_class=reward_per_class(first, 10),
+                                             compile=mode, **shape))
+                outs = [r.step() for _ in range(steps)]
+                r.sync()
+                got[mode] = dict(loss=torch.stack([torch.as_tensor(o["loss"]).float().cpu() for o in outs]),
+                                 weights=torch.cat([o["weights"].float().cpu() for o in outs]) if "weights" in outs[0]
+                                 else None,
+                                 params=torch.cat([p.detach().float().flatten().cpu() for p in r.method.model.parameters()]),
+                                 captured=r.captured)
+        except Exception as e:  # noqa: BLE001 (reported in the table)
+            lines.append(f"  {label:<8} failed: {type(e).__name__}: {str(e)[:200]}")
+            continue
+        e, c = got["off"], got[compile]
+        rec = c["captured"].record()
+        dw = f"{rel(c['weights'], e['weights']):.1e}" if e["weights"] is not None else "-"
+        dl, dp = rel(c["loss"], e["loss"]), rel(c["params"], e["params"])
+        ran = rec["ran"] + (f" ({rec['why'][:100]})" if rec.get("why") else f", {rec['graphs']} graph(s)")
+        lines.append(f"  {label:<8} loss {dl:.1e}  weights {dw:>7}  params {dp:.1e}  {ran}")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return "\n".join(lines)
+
+
+def pack_table(device: str, counts=(1, 2, 4, 8), modes=("off", "on"), seconds: float = 10.0, mps: bool = False,
+               model: str = "resnet32", batch_size: int = 128, input_shape=None) -> str:
+    """Part (p): the aggregate steps per second of 1, 2, 4, 8 softmax trials stepping together on
+    the device, each in its own process (bench.costs.packing), eager and captured; with ``mps``
+    again under CUDA MPS (a control daemon of this session's own, stopped after)."""
+    config = dict(model=model, method="softmax", batch_size=batch_size, device=device,
+                  **({"input_shape": list(input_shape), "num_classes": 10} if input_shape else {"dataset": "cifar10"}))
+    out = [packing.table(config, counts, modes, seconds, label=f"{model} B={batch_size}, time slices")]
+    if mps:
+        out.append(packing.with_mps(lambda env: packing.table(config, counts, modes, seconds, env=env,
+                                                              label=f"{model} B={batch_size}, CUDA MPS")))
+    return "\n".join(out)
+
+
 def share_check(device: str, profile: str = "quick", gpus_per_trial: float = 0.5) -> str:
     """Part (c): two FSR trials through ``bench run`` with ``--gpus-per-trial`` (a fraction: they
     share the GPU); their device, wall seconds, and the overlap of their runs."""
@@ -195,8 +262,9 @@ def share_check(device: str, profile: str = "quick", gpus_per_trial: float = 0.5
 
 def run(device: str = "auto", models=("resnet32", "wrn28_10"), precisions=("fp32", "bf16"), steps: int = 5,
         repeats: int = 3, epoch_model: str | None = None, train_size: int = 50000, test_size: int = 10000,
-        epochs: int = 1, share_profile: str = "quick", parts: str = "tabc", batch_size: int | None = None,
-        input_shape=None, out=print) -> None:
+        epochs: int = 1, share_profile: str = "quick", parts: str = "txabcp", batch_size: int | None = None,
+        input_shape=None, compile=("off", "on"), pack=(1, 2, 4, 8), pack_seconds: float = 10.0, mps: bool = False,
+        methods=None, out=print) -> None:
     dev = resolve_device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu (forced: the format only)"
     out(f"# bench gpu-check on {name}, torch {torch.__version__}"
@@ -206,12 +274,21 @@ def run(device: str = "auto", models=("resnet32", "wrn28_10"), precisions=("fp32
         out("\n## (t) exactness on this device")
         out(exactness(str(dev)))
         out(f"({time.perf_counter() - t0:.0f} s)")
-    if "a" in parts:
+    captured = [c for c in compile if c != "off"] or ["on"]
+    if "x" in parts:
         for model in models:
             t0 = time.perf_counter()
-            out(f"\n## (a) per-step cost, {model}")
-            out(step_table(model, str(dev), precisions, steps, repeats, batch_size, input_shape))
+            out(f"\n## (x) captured steps against eager ones, {model}")
+            out(capture_exactness(str(dev), model, captured[0], methods=methods, batch_size=batch_size,
+                                  input_shape=input_shape))
             out(f"({time.perf_counter() - t0:.0f} s)")
+    if "a" in parts:
+        for model in models:
+            for mode in compile:
+                t0 = time.perf_counter()
+                out(f"\n## (a) per-step cost, {model}, compile {mode}")
+                out(step_table(model, str(dev), precisions, steps, repeats, batch_size, input_shape, mode, methods))
+                out(f"({time.perf_counter() - t0:.0f} s)")
     if "b" in parts:
         t0 = time.perf_counter()
         out(f"\n## (b) one epoch of the paper label-noise profile per method, synthetic CIFAR-shaped data "
@@ -224,9 +301,16 @@ def run(device: str = "auto", models=("resnet32", "wrn28_10"), precisions=("fp32
         out(share_check(str(dev) if dev.type == "cpu" else "auto", share_profile,
                         0.5 if dev.type == "cuda" else 0.0))
         out(f"({time.perf_counter() - t0:.0f} s)")
+    if "p" in parts:
+        t0 = time.perf_counter()
+        model = models[0]
+        out(f"\n## (p) packed trials: aggregate steps per second of {', '.join(map(str, pack))} softmax trials "
+            f"on one device, eager and captured")
+        out(pack_table(str(dev), pack, compile, pack_seconds, mps, model, batch_size or 128, input_shape))
+        out(f"({time.perf_counter() - t0:.0f} s)")
 
 
-PARTS = "tabc"
+PARTS = "txabcp"
 
 
 def check_args(args) -> None:
@@ -240,7 +324,8 @@ def check_args(args) -> None:
                                   ("--epoch-model", [args.epoch_model] if args.epoch_model else [None], MODELS),
                                   ("--precision", args.precision, PRECISIONS),
                                   ("--parts", list(args.parts), PARTS),
-                                  ("--share-profile", [args.share_profile], suites.PROFILES)):
+                                  ("--share-profile", [args.share_profile], suites.PROFILES),
+                                  ("--compile", args.compile, ("off", "on", "aot_eager"))):
         bad = [v for v in values if v is not None and v not in known]
         if bad or not values:
             raise UsageError(f"{option}: unknown {', '.join(map(repr, bad)) or '(empty)'}; choose from "
@@ -257,7 +342,8 @@ def main(args) -> int:
     kw = dict(device=args.device, models=args.models, precisions=args.precision, steps=args.steps,
               repeats=args.repeats, epoch_model=args.epoch_model, train_size=args.train_size,
               test_size=args.test_size, epochs=args.epochs, share_profile=args.share_profile, parts=args.parts,
-              batch_size=args.batch_size, input_shape=args.input_shape)
+              batch_size=args.batch_size, input_shape=args.input_shape, compile=args.compile, pack=args.pack,
+              pack_seconds=args.pack_seconds, mps=args.mps, methods=args.methods)
     lines: list[str] = []
 
     def out(text: str) -> None:
@@ -281,8 +367,9 @@ def add_parser(sub) -> None:
     """The ``gpu-check`` sub-command's options (defaults: the paper's networks and sizes)."""
     csv = lambda text: [t.strip() for t in text.split(",") if t.strip()]
 
-    g = sub.add_parser("gpu-check", help="per-step table, one paper epoch per method and two trials sharing "
-                                         "a GPU, on this machine's GPU (under 10 minutes)")
+    g = sub.add_parser("gpu-check", help="exactness, per-step tables eager and captured, one paper epoch per "
+                                         "method, trials sharing a GPU, packed trials' throughput, on this "
+                                         "machine's GPU")
     g.add_argument("--device", default="auto", help="auto | cuda | cuda:N | cpu (forced: small settings, format)")
     g.add_argument("--models", type=csv, default=["resnet32", "wrn28_10"], help="networks of part (a)")
     g.add_argument("--precision", type=csv, default=["fp32", "bf16"], help="precisions of part (a)")
@@ -296,5 +383,13 @@ def add_parser(sub) -> None:
     g.add_argument("--test-size", type=positive, default=10000)
     g.add_argument("--epochs", type=positive, default=1, help="part (b)'s epochs per method (the last is shown)")
     g.add_argument("--share-profile", default="quick", help="part (c)'s profile (two FSR trials)")
-    g.add_argument("--parts", default=PARTS, help="which of t (exactness), a, b, c to run (letters, e.g. ab)")
+    g.add_argument("--parts", default=PARTS, help="which of t (exactness), x (captured steps vs eager), a, b, c, "
+                                                  "p (packed trials) to run (letters, e.g. ab)")
+    g.add_argument("--compile", type=csv, default=["off", "on"],
+                   help="part (a) once per setting (off, on, aot_eager); part (x) checks the first captured one")
+    g.add_argument("--pack", type=lambda t: [positive(v) for v in csv(t)], default=[1, 2, 4, 8],
+                   help="part (p)'s numbers of packed trials")
+    g.add_argument("--pack-seconds", type=float, default=10.0, help="part (p)'s timed seconds per measurement")
+    g.add_argument("--methods", type=csv, help="parts (a) and (x): only these of the suites' methods (default: all)")
+    g.add_argument("--mps", action="store_true", help="part (p) again under CUDA MPS, where the machine has it")
     g.add_argument("--save", help="also write the output to this file")

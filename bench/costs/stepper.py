@@ -14,14 +14,15 @@ from methods import Batch, StepInfo, get_method_class
 from methods import _precision as amp
 from methods._functional import eval_mode, frozen_bn_stats
 
-from ..trial import allocator
+from ..trial import allocator, capture
 from ..trial.harness import DEFAULTS as TRIAL_DEFAULTS, build_method, resolve_device, use_channels_last
 from ..trial.instruments import StepTimer
 from ..trial.models import INPUT_SHAPES, build_model
 
 #: the settings a cost trial shares with a training trial take the harness's defaults (one
 #: declaration, bench.trial.harness.DEFAULTS); the rest are the step runner's own
-SHARED = ("model", "batch_size", "method", "hparams", "device", "seed", "precision", "channels_last", "optim")
+SHARED = ("model", "batch_size", "method", "hparams", "device", "seed", "precision", "channels_last", "optim",
+          "compile")
 DEFAULTS = dict(
     {k: TRIAL_DEFAULTS[k] for k in SHARED}, dataset=None, input_shape=None, num_classes=None,
     reward_per_class=10, num_train=None, extra_forward=0, extra_forward_bn="eval", steps=15, untimed_steps=3, threads=None,
@@ -67,14 +68,18 @@ class StepRunner:
     extra: torch.Tensor | None = None    # forwarded without gradient before each step
     extra_bn: str = "eval"               # its BatchNorm: "eval" or "batch" (statistics not updated)
     precision: str = "fp32"              # resolved: fp32, bf16 or fp16 (methods._precision)
+    captured: capture.CapturedStep | None = None   # the captured step (bench.trial.capture), if any
     step_count: int = 0
+
+    def extra_forward(self) -> None:
+        model = self.method.model
+        with torch.no_grad(), (eval_mode(model) if self.extra_bn == "eval" else frozen_bn_stats(model)):
+            model(self.extra)
 
     def step(self) -> dict:
         with amp.autocast(self.device, self.precision):
             if self.extra is not None:
-                model = self.method.model
-                with torch.no_grad(), (eval_mode(model) if self.extra_bn == "eval" else frozen_bn_stats(model)):
-                    model(self.extra)
+                self.extra_forward()
             b = self.batches[self.step_count % len(self.batches)]
             info = StepInfo(epoch=self.step_count // self.steps_per_epoch, step=self.step_count, lr=self.lr,
                             epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
@@ -136,8 +141,12 @@ def make_runner(config: dict, strict: bool = True) -> StepRunner:
         extra = extra.contiguous(memory_format=layout)
     if cfg["extra_forward_bn"] not in ("eval", "batch"):
         raise ValueError(f"bench.costs.cost: extra_forward_bn must be eval or batch, not {cfg['extra_forward_bn']!r}")
-    return StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
-                      float(cfg["optim"]["lr"]), extra, cfg["extra_forward_bn"], prec)
+    captured = capture.capture(method, cfg["compile"], device)
+    runner = StepRunner(cfg["method"], method, batches, device, steps_per_epoch, epochs,
+                        float(cfg["optim"]["lr"]), extra, cfg["extra_forward_bn"], prec, captured)
+    if captured is not None and extra is not None:   # a floor's extra forward is captured as the step is
+        runner.extra_forward = captured.compile_like(runner.extra_forward)
+    return runner
 
 
 def _timed(runner: StepRunner, steps: int, cpu_times: list | None = None) -> list[float]:

@@ -10,6 +10,8 @@ import sys
 import datasets
 from methods.domains import show
 
+from ..trial import capture
+
 
 class UsageError(Exception):
     """Bad input: reported as one line, exit status 2."""
@@ -108,6 +110,8 @@ def check_together(t: dict, cls, where: str) -> None:
     if cls.needs_reward and not (t.get("reward_total") or t.get("reward_per_class")):
         raise UsageError(f"{t['method']} needs a clean reward set: reward_per_class={show(t.get('reward_per_class'))} "
                          f"gives none (set it >= 1, or reward_total){where}")
+    if t.get("compile", "off") not in capture.SETTINGS:
+        raise UsageError(f"compile={show(t.get('compile'))} is not one of {', '.join(capture.SETTINGS)}{where}")
     pool = t.get("reward_pool_per_class")
     if pool is not None and not t.get("reward_total") and (t.get("reward_per_class") or 0) > pool:
         raise UsageError(f"reward_per_class={show(t.get('reward_per_class'))} does not fit in "

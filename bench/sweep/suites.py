@@ -32,7 +32,7 @@ from .profiles import BASE, CHECKPOINT_EVERY, OMIT, PRECISION, PROFILES, SEEDS, 
 from .profiles import FSR_LT_PROTOCOL, lineage, resolve, resolve_all
 
 EXECUTION_KEYS = ("data_root", "download", "device", "dataset_options", "checkpoint_dir", "checkpoint_every",
-                  "channels_last")
+                  "channels_last", "compile")
 
 
 @dataclass(frozen=True)
@@ -361,11 +361,12 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
            seeds: int | None = None, data_root: str | None = None, download: bool = False,
            device: str = "auto", dataset_options: dict | None = None,
            checkpoint_dir: str | None = None, precision: str | None = None,
-           channels_last: str = "auto", sets: dict | None = None) -> list[dict]:
+           channels_last: str = "auto", compile: str = "off", sets: dict | None = None) -> list[dict]:
     """The trial configs of ``suite`` under ``profile`` (each with its ``trial_id``); with
     ``checkpoint_dir``, train trials checkpoint every CHECKPOINT_EVERY epochs of the profile
     there; ``precision`` replaces the profile's (PRECISION); ``channels_last`` "auto", "on" or
-    "off"; ``sets``: the run's own choices (bench.sweep.overrides, ``--set``), applied last and recorded.
+    "off"; ``compile`` "off", "on", "aot_eager" or "auto" (bench.trial.capture: a captured step);
+    ``sets``: the run's own choices (bench.sweep.overrides, ``--set``), applied last and recorded.
     Every value given by profile or data set is resolved here (profiles.resolve)."""
     precision = precision or resolve(PRECISION, profile)
     base = suite.settings(profile)
@@ -392,6 +393,8 @@ def expand(suite: Suite, profile: str, *, methods: list[str] | None = None, data
                         cfg["precision"] = precision
                     if channels_last != "auto":
                         cfg["channels_last"] = channels_last == "on"
+                    if compile != "off":
+                        cfg["compile"] = compile
                     cfg["trial_id"] = trial_id(cfg)
                     trials.append(cfg)
     return trials

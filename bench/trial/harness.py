@@ -20,6 +20,10 @@ last epoch cut short where they end, i.e. ceil(max_steps / steps per epoch) epoc
 being the training set's size // batch size steps (the WebVision reference gives its length so:
 ``--max_iteration``). With ``top5`` the evaluation also takes the top-5 accuracy of each test
 set (``test_top5``, ``imagenet_top5``).
+
+With ``compile`` ("on", "aot_eager"; default "off") each step runs captured (``bench.trial.capture``):
+the method's ``train_step`` compiled with torch.compile, CUDA graphs on a GPU; the row records
+which ran (``extra.effective.compile``).
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ from methods._device import to_device
 from methods.base import SGD
 from reports.metrics import METRICS
 
-from . import allocator, checkpoint
+from . import allocator, capture, checkpoint
 from .instruments import StepTimer, device_name, peak_memory_mb, reset_peak_rss, summarize_steps
 from .diagnostics import WeightStats, shot_accuracy
 from .models import build_model
@@ -53,6 +57,7 @@ DEFAULTS = dict(
     train_limit=None,
     ema_decay=None, device="auto", timing_warmup_steps=3, dataset_options=None,
     checkpoint_dir=None, checkpoint_every=0, precision="fp32", channels_last="auto", val_fraction=0.0,
+    compile="off",
 )
 
 
@@ -235,6 +240,7 @@ class Trial:
                                    reward_y=data.y_reward, augment=self.augment, seed=seed, device=device,
                                    scaler=amp.make_scaler(device, self.prec))
         self.ctx = self.method.ctx
+        self.captured = capture.capture(self.method, cfg["compile"], device, gen)   # None: eager steps
         self.lr_at = make_schedule(cfg["schedule"], cfg["optim"]["lr"])
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -335,7 +341,8 @@ class Trial:
             **extra_acc, wall_s=time.perf_counter() - self.wall0, resumed_from_epoch=self.start,
             precision=self.prec, channels_last=self.layout is not None,
             effective=dict(steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
-                           hparams=method.effective()),   # computed as it ran: each row keeps it (extra)
+                           hparams=method.effective(),
+                           **({"compile": self.captured.record()} if self.captured is not None else {})),   # computed as it ran: each row keeps it (extra)
         )
 
 
