@@ -107,6 +107,10 @@ def build_parser() -> Parser:
     t.add_argument("--methods", type=_csv_list, help="comma-separated subset of the suite's methods")
     t.add_argument("--corruptions", type=_csv_list, help="comma-separated corruption specs replacing the suite's grid")
     t.add_argument("--dataset", help="override the profile's data set")
+    t.add_argument("--data-root", help="where CIFAR / image-folder data live")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting or hyper-parameter fixed in every configuration, e.g. model=small_cnn_fast "
+                        "(not one the search draws)")
     t.add_argument("--out", default="results", help="results directory; the search's own rows in DIR/tune/RULE/")
     t.add_argument("--resume", action="store_true", help="complete a killed tune run")
     t.add_argument("--cpus-per-trial", type=_finite, default=1.0)
@@ -234,12 +238,14 @@ def _validate_tune(args) -> list[dict]:
     except datasets.SpecError as e:
         raise UsageError(str(e)) from None
     args.suite_obj = suite
-    args.expand_kw = dict(checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()))
+    data_root = str(Path(args.data_root).resolve()) if args.data_root else None
+    args.expand_kw = dict(checkpoint_dir=str((Path(args.out) / "checkpoints").resolve()), data_root=data_root)
+    fixed = overrides.parse_sets(args.set, names)
     groups = {}
     for m in names:
         for c in corruptions:
-            for t in tune.search_trials(suite, args.profile, m, get_method_class(m), c, args.budget,
-                                        dataset=args.dataset):
+            for t in tune.search_trials(suite, args.profile, m, get_method_class(m), c, args.budget, fixed,
+                                        dataset=args.dataset, data_root=data_root):
                 groups.setdefault((m, c, t["dataset"]), []).append(t)
     trials = [t for g in groups.values() for t in g]
     if not trials:
@@ -247,7 +253,7 @@ def _validate_tune(args) -> list[dict]:
     if any(not t.get("epochs") for t in trials):
         raise UsageError("tuning needs a run by epochs (the scheduler's time), not by steps")
     check_trials(trials)   # every drawn value in its domain and together with the others
-    check_data(trials, None, False, None)
+    check_data(trials, data_root, False, None)
     return [dict(method=m, corruption=c, dataset=d, trials=suites.with_data_identity(ts))
             for (m, c, d), ts in groups.items()]
 

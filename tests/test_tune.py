@@ -106,12 +106,24 @@ def test_a_stopped_search_trial_is_a_row_with_its_epochs(tmp_path):
     (["--budget", "2", "--rule", "test"], "invalid choice"),
     (["--budget", "2", "--corruptions", "uniform:7"], ""),
     (["--budget", "2", "--profile", "huge"], "unknown profile"),
+    (["--budget", "2", "--methods", "gce", "--set", "optim.lr=0.05"], "--set optim.lr: a searched hyper-parameter"),
+    (["--budget", "2", "--set", "bogus=1"], "unknown key 'bogus'"),
+    (["--budget", "2", "--dataset", "folder", "--data-root", "/nowhere/at/all"], "/nowhere/at/all"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, msg, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(["tune", "--suite", "label_noise", "--profile", "smoke", "--out", str(out), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and msg in err and not out.exists()
+
+
+def test_fixed_settings_reach_every_configuration_of_a_search():
+    """--set in a tune run: the same in every configuration, recorded with the drawn values."""
+    suite = suites.SUITES["label_noise"]
+    trials = tune.search_trials(suite, "smoke", "gce", METHODS["gce"], "uniform:0.4", 3, {"epochs": 1, "model": "mlp"})
+    assert len(trials) == 3 and all(t["epochs"] == 1 and t["model"] == "mlp" for t in trials)
+    assert all(t["set"]["epochs"] == 1 and t["set"]["val_fraction"] == 0.1 for t in trials)
+    assert "gce.q" not in trials[0]["set"] and "gce.q" in trials[1]["set"]   # the defaults first, then draws
 
 
 def _fake(out, variant, corruption, acc, cost=None, seeds=2, method=None):

@@ -64,11 +64,17 @@ def _narrowed(suite: Suite, method: str, corruption: str) -> Suite:
     return dataclasses.replace(suite, entries=[own_entry(suite, method)], corruptions=[corruption])
 
 
-def search_trials(suite: Suite, profile: str, method: str, cls, corruption: str, budget: int, **kw) -> list[dict]:
-    """The search trials of one (method, corruption): seed 0, each data set of the suite."""
+def search_trials(suite: Suite, profile: str, method: str, cls, corruption: str, budget: int,
+                  fixed: dict | None = None, **kw) -> list[dict]:
+    """The search trials of one (method, corruption): seed 0, each data set of the suite;
+    ``fixed``: the run's own --set choices, the same in every configuration (none of them searched)."""
     one = _narrowed(suite, method, corruption)
+    searched = set(space_of(method, cls)) & set(fixed or {})
+    if searched:
+        raise UsageError(f"--set {sorted(searched)[0]}: a searched hyper-parameter of {method} cannot be fixed "
+                         "in a tune run (leave it to the search, or leave the method out)")
     return [t for sets in configurations(method, cls, budget)
-            for t in expand(one, profile, seeds=1, sets={**sets, "val_fraction": VAL_FRACTION}, **kw)]
+            for t in expand(one, profile, seeds=1, sets={**(fixed or {}), **sets, "val_fraction": VAL_FRACTION}, **kw)]
 
 
 def outcome(row: dict) -> dict:
