@@ -130,3 +130,15 @@ def test_inductor_on_a_cpu_equals_eager():
     assert rec["ran"] == "compiled" and rec["backend"] == "inductor" and rec["mode"] == "default"
     assert_same([sums["loss"]], [eager_sums["loss"]], "loss", tol=1e-4)
     assert_same(p, eager_p, "parameters", tol=1e-4)
+
+
+def test_each_captured_step_counts_its_own_graphs():
+    """Dynamo's counters are per process; each captured step reports its own share (gpu-check's
+    table builds several in one process)."""
+    runners = [stepper.make_runner(dict(method=m, model="small_cnn", batch_size=32, compile="aot_eager"))
+               for m in ("softmax", "gce")]
+    runners[0].step(), runners[0].step()
+    first = runners[0].captured.record()
+    runners[1].step(), runners[1].step()
+    assert runners[0].captured.record() == first and first["graphs"] >= 1
+    assert runners[1].captured.record()["graphs"] >= 1

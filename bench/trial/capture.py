@@ -78,7 +78,7 @@ class CapturedStep:
         tensor_lrs(method)
         self.compiled = self.compile_like(self.eager)
         self.ran, self.why, self.steps = "compiled", "", 0
-        self.counts0 = _dynamo_counts()
+        self.counts = dict.fromkeys(_dynamo_counts(), 0)   # Dynamo's counters are per process: this step's own share
 
     def compile_like(self, fn):
         """``fn`` compiled as the step is (a cost floor's extra forward: bench.costs.stepper)."""
@@ -107,16 +107,22 @@ class CapturedStep:
     def _run(self, batch, info) -> dict:
         if self.cuda_graphs:   # a new step: the graphs' outputs of the last one may be overwritten ...
             torch.compiler.cudagraph_mark_step_begin()
-        out = self.compiled(batch, info)
+        before = _dynamo_counts()
+        try:
+            out = self.compiled(batch, info)
+        finally:
+            after = _dynamo_counts()
+            for k in self.counts:
+                self.counts[k] += after[k] - before[k]
         if self.cuda_graphs:   # ... so what the harness keeps past this step is copied out
             out = {k: v.clone() if torch.is_tensor(v) else v for k, v in out.items()}
         return out
 
     def record(self) -> dict:
-        """What ran: the setting's backend, compiled or eager (and why), Dynamo's counts."""
-        now = _dynamo_counts()
-        out = dict(backend=getattr(self.backend, "__name__", str(self.backend)), mode="reduce-overhead" if self.cuda_graphs else "default", ran=self.ran,
-                   **{k: now[k] - self.counts0[k] for k in now})
+        """What ran: the setting's backend, compiled or eager (and why), Dynamo's counts for this
+        step (graphs compiled, graph breaks, recompilations)."""
+        out = dict(backend=getattr(self.backend, "__name__", str(self.backend)),
+                   mode="reduce-overhead" if self.cuda_graphs else "default", ran=self.ran, **self.counts)
         if self.why:
             out["why"] = self.why
         return out
