@@ -2,8 +2,8 @@
 has torch but not Ray, and Ray is too large to carry there).
 
 Up to N trials run at once, each in its own process (``python -m bench.sweep.local``: one trial,
-its result in a JSON file; an epoch line at most once a minute), so that N trials share one GPU as Ray's fractional GPUs would let
-them; each finished trial's row goes to DIR/results.csv the moment it ends, through the same
+its result in a JSON file; an epoch line at most once a minute), so that N trials share one GPU
+as Ray's fractional GPUs would let them; each finished trial's row goes to DIR/results.csv the moment it ends, through the same
 ``make_row`` as a Ray sweep's, so ``--resume`` and ``bench report`` treat both alike. A trial
 that crashes (its process included) is a failed row with its reason; the rest go on.
 """

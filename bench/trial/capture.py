@@ -36,15 +36,11 @@ ON_CUDA_BY_DEFAULT = False
 
 def wanted(setting, device: torch.device) -> str | None:
     """The backend a trial with ``compile=setting`` captures its step with, or None (eager)."""
-    if setting in (None, False, "off"):
-        return None
+    if setting not in SETTINGS:
+        raise ValueError(f"compile must be one of {', '.join(SETTINGS)}, not {setting!r}")
     if setting == "auto":
         return "inductor" if device.type == "cuda" and ON_CUDA_BY_DEFAULT else None
-    if setting in (True, "on"):
-        return "inductor"
-    if setting == "aot_eager":
-        return "aot_eager"
-    raise ValueError(f"compile must be one of {', '.join(SETTINGS)}, not {setting!r}")
+    return {"off": None, "on": "inductor", "aot_eager": "aot_eager"}[setting]
 
 
 def tensor_lrs(method) -> None:

@@ -340,9 +340,10 @@ class Trial:
             **(shot_accuracy(self.pred, data.y_test, data.true_class_counts()) if imbalanced else {}),
             **extra_acc, wall_s=time.perf_counter() - self.wall0, resumed_from_epoch=self.start,
             precision=self.prec, channels_last=self.layout is not None,
+            # computed as it ran: each row keeps it (extra), the captured step's record included
             effective=dict(steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
                            hparams=method.effective(),
-                           **({"compile": self.captured.record()} if self.captured is not None else {})),   # computed as it ran: each row keeps it (extra)
+                           **({"compile": self.captured.record()} if self.captured is not None else {})),
         )
 
 
